@@ -1,0 +1,98 @@
+"""The offline composer: no LLM, the best-matching knowledge answer personalised for author and platform.
+
+This is a real mode (teams without an LLM, and the fallback when the endpoint is down): every factual
+sentence it writes is copied from a cited knowledge chunk; only the greeting, empathy line and sign-off
+are its own.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from agent.guidelines import PlatformProfile
+from agent.state import DraftResult, InboundMessage
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+_ANSWERABLE_KINDS = ("faq", "policy", "other")
+
+
+def _answer_text(hit: dict[str, Any]) -> str:
+    if hit.get("answer"):
+        return str(hit["answer"]).strip()
+    text = str(hit.get("text") or "").strip()
+    title = str(hit.get("title") or "")
+    first, _, rest = text.partition("\n")
+    # Prose chunks start with their heading line; the answer is the body.
+    if rest and (first.strip() in title or len(first) < 80):
+        return rest.strip()
+    return text
+
+
+def fit_sentences(text: str, budget: int) -> str:
+    """Whole sentences that fit the budget (never a cut-off fact); at least the first sentence."""
+    sentences = _SENTENCE_END.split(text.strip())
+    kept: list[str] = []
+    for sentence in sentences:
+        candidate = " ".join([*kept, sentence])
+        if len(candidate) > budget and kept:
+            break
+        kept.append(sentence)
+    return " ".join(kept)
+
+
+def _frame(message: InboundMessage, profile: PlatformProfile, sentiment: str) -> tuple[str, str]:
+    name = message.author.name
+    greeting = profile.greeting.replace("{name}", name).replace("{handle}", message.author.handle.lstrip("@"))
+    if sentiment == "negative":
+        greeting = f"{greeting} Sorry for the trouble."
+    return greeting, profile.sign_off
+
+
+def _assemble(greeting: str, body: str, sign_off: str, profile: PlatformProfile) -> str:
+    glue = "\n\n" if profile.max_chars > 500 else " "
+    parts = [greeting, body] + ([sign_off] if sign_off else [])
+    return glue.join(p.strip() for p in parts if p.strip())
+
+
+def compose_offline(
+    message: InboundMessage,
+    hits: list[dict[str, Any]],
+    profile: PlatformProfile,
+    *,
+    sentiment: str = "neutral",
+    min_score: float = 0.45,
+    skip_ids: tuple[str, ...] = (),
+    note: str = "",
+) -> DraftResult:
+    greeting, sign_off = _frame(message, profile, sentiment)
+    candidates = [
+        h for h in hits
+        if h.get("kind") in _ANSWERABLE_KINDS and float(h.get("score", 0)) >= min_score and h["id"] not in skip_ids
+    ]
+    if not candidates:
+        holding = (
+            "Thanks for reaching out! We're checking this with the team and will get back to you shortly."
+        )
+        if message.public:
+            holding = holding.replace("shortly.", "shortly — feel free to send us a DM in the meantime.")
+        text = _assemble(greeting, holding, sign_off, profile)
+        return DraftResult(
+            text=text[: profile.max_chars],
+            composer="offline",
+            needs_human_answer=True,
+            confidence=0.0,
+            note=(note + " " if note else "") + "No knowledge source matched well enough: holding reply.",
+        )
+    best = max(candidates, key=lambda h: float(h.get("score", 0)))
+    overhead = len(_assemble(greeting, "", sign_off, profile)) + 2
+    body = fit_sentences(_answer_text(best), max(profile.max_chars - overhead, 40))
+    text = _assemble(greeting, body, sign_off, profile)
+    return DraftResult(
+        text=text,
+        citations=[best["id"]],
+        composer="offline",
+        needs_human_answer=False,
+        confidence=round(float(best.get("score", 0)), 3),
+        note=(note + " " if note else "") + f"Personalised answer from {best['id']}.",
+    )

@@ -1,0 +1,130 @@
+"""Types that cross the graph's edges, including the review request/decision shared with ``api/``.
+
+Graph state itself stays JSON-native (dicts of these models' dumps): nested pydantic models in
+checkpointed state draw serializer warnings and may come back as dicts anyway.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypedDict
+
+from pydantic import BaseModel, Field, model_validator
+
+Route = Literal["draft", "escalate", "moderate", "ignore"]
+Composer = Literal["llm", "offline"]
+ReviewAction = Literal["approve", "reject", "regenerate"]
+
+
+class Author(BaseModel):
+    id: str = Field(min_length=1, max_length=200)
+    handle: str = Field(min_length=1, max_length=200)
+    display_name: str | None = Field(default=None, max_length=200)
+
+    @property
+    def name(self) -> str:
+        """How to address the author: first word of the display name, else the handle."""
+        if self.display_name and self.display_name.strip():
+            return self.display_name.strip().split()[0]
+        return self.handle.lstrip("@")
+
+
+class ThreadTurn(BaseModel):
+    author: str = Field(max_length=200)
+    text: str = Field(max_length=20_000)
+
+
+class InboundMessage(BaseModel):
+    """What the graph needs to know about one inbound message."""
+
+    id: int
+    workspace: str = "default"
+    platform: str
+    external_id: str
+    author: Author
+    text: str
+    thread: list[ThreadTurn] = Field(default_factory=list)
+    public: bool = True
+
+
+class Triage(BaseModel):
+    intent: str
+    confidence: float
+    sentiment: str
+    sentiment_score: float
+    urgency: Literal["low", "normal", "high"]
+    route: Route
+    route_reason: str
+    escalate_to: str | None = None
+    risk_flags: list[str] = Field(default_factory=list)
+
+
+class Citation(BaseModel):
+    id: str
+    source: str
+    title: str = ""
+    content_hash: str = ""
+
+
+class CheckResult(BaseModel):
+    name: str
+    passed: bool
+    detail: str = ""
+
+
+class DraftResult(BaseModel):
+    """A drafted reply and the decisions around it, kept apart from the text."""
+
+    text: str
+    citations: list[str] = Field(default_factory=list)
+    composer: Composer
+    needs_human_answer: bool = False
+    confidence: float = 0.0
+    note: str = Field(default="", description="Why the composer did what it did (fallbacks, holds).")
+    model: str | None = None
+    usage: dict[str, int] = Field(default_factory=dict)
+
+
+class ReviewRequest(BaseModel):
+    """What the graph asks a human at the review step (the interrupt payload)."""
+
+    message_id: int
+    route: Route
+    text: str
+    citations: list[Citation] = Field(default_factory=list)
+    checks: list[CheckResult] = Field(default_factory=list)
+    triage: dict[str, Any] = Field(default_factory=dict)
+    composer: Composer | None = None
+    needs_human_answer: bool = False
+    note: str = ""
+    model: str | None = None
+    usage: dict[str, int] = Field(default_factory=dict)
+    allowed_actions: list[ReviewAction] = Field(default_factory=lambda: ["approve", "reject", "regenerate"])
+
+
+class ReviewDecision(BaseModel):
+    """A human's answer to a :class:`ReviewRequest`; anything else is refused."""
+
+    action: ReviewAction
+    text: str | None = Field(default=None, max_length=20_000)
+    reason: str | None = Field(default=None, max_length=2_000)
+    instructions: str | None = Field(default=None, max_length=2_000)
+    actor: str = Field(default="", max_length=200)
+
+    @model_validator(mode="after")
+    def _text_for_approval(self) -> ReviewDecision:
+        if self.action == "approve" and not (self.text and self.text.strip()):
+            raise ValueError("an approval needs the final reply text")
+        return self
+
+
+class GraphState(TypedDict, total=False):
+    message: dict[str, Any]
+    triage: dict[str, Any]
+    hits: list[dict[str, Any]]
+    guidelines: list[dict[str, Any]]
+    draft: dict[str, Any]
+    checks: list[dict[str, Any]]
+    instructions: str
+    decision: dict[str, Any]
+    final_text: str
+    outcome: str

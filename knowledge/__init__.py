@@ -1,0 +1,1 @@
+"""Knowledge base: loading documents, chunking, embedding, the Chroma store and retrieval."""

@@ -1,0 +1,33 @@
+"""Ingest files into a workspace: parse everything first, so one bad file changes nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from knowledge.loaders import iter_files, load_file, source_name
+from knowledge.models import Chunk, IngestReport
+from knowledge.store import KnowledgeStore
+
+
+def ingest_paths(
+    store: KnowledgeStore,
+    paths: list[Path],
+    workspace: str,
+    kind: str = "auto",
+    prune: bool = False,
+    on_file: Callable[[Path], None] | None = None,
+) -> IngestReport:
+    files = iter_files(paths)
+    chunks: list[Chunk] = []
+    for path in files:
+        chunks.extend(load_file(path, kind))
+        if on_file:
+            on_file(path)
+    prune_sources: list[str] | None = None
+    if prune:
+        loaded = {c.source for c in chunks}
+        dirs = [source_name(p).rstrip("/") + "/" for p in paths if p.is_dir()]
+        vanished = [s for s in store.sources(workspace) if any(s.startswith(d) for d in dirs)]
+        prune_sources = sorted(loaded | set(vanished))
+    return store.ingest(chunks, workspace, prune_sources=prune_sources)

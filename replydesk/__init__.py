@@ -1,0 +1,1 @@
+"""Replydesk: a reply desk for community managers. Settings and the CLI live here."""

@@ -1,0 +1,77 @@
+"""The one place that reads the environment (prefix ``REPLYDESK_``)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="REPLYDESK_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(default=Path("./data"), description="SQLite file, Chroma directory, logs.")
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite in data_dir.")
+    chroma_path: Path | None = Field(default=None, description="Embedded Chroma directory.")
+    chroma_url: str | None = Field(default=None, description="Chroma server URL; switches to HttpClient.")
+    embeddings: str = Field(default="local", description="Embedding backend: 'local' (ONNX MiniLM).")
+    workspace: str = Field(default="default", description="Workspace used when none is given.")
+
+    llm_base_url: str | None = None
+    llm_api_key: str | None = None
+    llm_model: str = "gpt-4o-mini"
+    llm_timeout: float = Field(default=30.0, gt=0)
+    llm_max_retries: int = Field(default=2, ge=0)
+
+    webhook_url: str | None = Field(default=None, description="Where approved replies are POSTed.")
+    delivery_timeout: float = Field(default=10.0, gt=0)
+    delivery_max_attempts: int = Field(default=8, ge=1)
+
+    worker_enabled: bool = Field(default=True, description="Run the job worker inside the API process.")
+    worker_poll_seconds: float = Field(default=0.2, gt=0)
+    job_lease_seconds: float = Field(default=300.0, gt=0)
+    job_max_attempts: int = Field(default=3, ge=1)
+
+    min_answer_score: float = Field(
+        default=0.45, description="Below this retrieval score the offline composer holds instead of answering."
+    )
+    retrieve_k: int = Field(default=5, ge=1, le=50)
+
+    @property
+    def llm_enabled(self) -> bool:
+        return bool(self.llm_base_url or self.llm_api_key)
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            url = self.database_url
+            if url.startswith("postgresql://"):
+                url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+            return url
+        return f"sqlite:///{self.data_dir / 'replydesk.db'}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.sqlalchemy_url.startswith("sqlite")
+
+    @property
+    def chroma_dir(self) -> Path:
+        return self.chroma_path or self.data_dir / "chroma"
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.data_dir / "checkpoints.db"
+
+    @property
+    def delivery_log(self) -> Path:
+        return self.data_dir / "deliveries.jsonl"
+
+    def ensure_dirs(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
