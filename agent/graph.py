@@ -27,6 +27,7 @@ from agent.state import (
     Triage,
 )
 from agent.triage import triage_message
+from knowledge.search import search_knowledge
 from knowledge.store import KnowledgeStore
 from replydesk.settings import Settings
 
@@ -48,10 +49,9 @@ class AgentRuntime:
         )
 
 
-def retrieval_query(message: InboundMessage) -> str:
-    """The message plus its recent thread, so "there"/"that one" keep their referent."""
-    turns = [t.text for t in message.thread[-CONTEXT_TURNS:]]
-    return "\n".join([*turns, message.text])
+def thread_context(message: InboundMessage) -> str:
+    """The recent thread, so "there"/"that one" keep their referent."""
+    return "\n".join(t.text for t in message.thread[-CONTEXT_TURNS:])
 
 
 def build_graph(runtime: AgentRuntime, checkpointer: Any) -> Any:
@@ -66,7 +66,9 @@ def build_graph(runtime: AgentRuntime, checkpointer: Any) -> Any:
 
     def retrieve(state: GraphState) -> dict[str, Any]:
         message = InboundMessage.model_validate(state["message"])
-        hits = runtime.store.search(retrieval_query(message), message.workspace, k=settings.retrieve_k)
+        hits = search_knowledge(
+            runtime.store, message.text, message.workspace, k=settings.retrieve_k, context=thread_context(message)
+        )
         guidelines = runtime.store.by_kind(message.workspace, "guideline")
         return {
             "hits": [h.model_dump() for h in hits],

@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     llm_max_retries: int = Field(default=2, ge=0)
 
     webhook_url: str | None = Field(default=None, description="Where approved replies are POSTed.")
+    webhook_secret: str | None = Field(default=None, description="HMAC secret for webhook-signature.")
     delivery_timeout: float = Field(default=10.0, gt=0)
     delivery_max_attempts: int = Field(default=8, ge=1)
 

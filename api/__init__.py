@@ -1,0 +1,1 @@
+"""HTTP API, the approval queue, workers, delivery, auth and audit."""

@@ -1,0 +1,99 @@
+"""The FastAPI application: routes, error translation, and the in-process worker and relay."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from agent.errors import AgentError
+from agent.graph import AgentRuntime
+from agent.runner import ReplyRunner
+from api.context import AppContext
+from api.db import migrate
+from api.errors import ApiError
+from api.relay import Relay
+from api.routes import deliveries, drafts, health, knowledge, messages
+from api.worker import Worker
+from knowledge.errors import KnowledgeError
+from replydesk.settings import Settings, get_settings
+
+log = logging.getLogger("replydesk.api")
+
+
+def _describe(errors: list[dict[str, object]]) -> str:
+    parts = []
+    for error in errors:
+        loc = ".".join(str(p) for p in error.get("loc", ()) if p != "body")  # type: ignore[attr-defined]
+        parts.append(f"{loc or 'body'}: {error.get('msg')}")
+    return "; ".join(parts)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+
+    @app.exception_handler(KnowledgeError)
+    async def _knowledge_error(_request: Request, exc: KnowledgeError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=400)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{k: v for k, v in e.items() if k in ("loc", "msg", "type")} for e in exc.errors()]
+        return JSONResponse({"detail": _describe(errors), "errors": errors}, status_code=422)
+
+    @app.exception_handler(AgentError)
+    async def _agent_error(_request: Request, exc: AgentError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=503)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", exc_info=exc)
+        return JSONResponse({"detail": "internal error"}, status_code=500)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        migrate(settings)
+        ctx = AppContext.build(settings)
+        app.state.ctx = ctx
+        stop = threading.Event()
+        threads: list[threading.Thread] = []
+        runner: ReplyRunner | None = None
+        relay: Relay | None = None
+        if settings.worker_enabled:
+            runner = ReplyRunner(settings, AgentRuntime.from_settings(settings))
+            worker = Worker(settings, ctx.engine, runner)
+            relay = Relay(settings, ctx.engine)
+            threads = [
+                threading.Thread(target=worker.run_forever, args=(stop,), name="replydesk-worker", daemon=True),
+                threading.Thread(target=relay.run_forever, args=(stop,), name="replydesk-relay", daemon=True),
+            ]
+            for thread in threads:
+                thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join(timeout=30)
+            if relay is not None:
+                relay.close()
+            if runner is not None:
+                runner.close()
+            ctx.engine.dispose()
+
+    app = FastAPI(title="Replydesk", version="0.1.0", lifespan=lifespan)
+    _install_error_handlers(app)
+    for module in (health, messages, drafts, deliveries, knowledge):
+        app.include_router(module.router)
+    return app

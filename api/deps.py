@@ -1,0 +1,64 @@
+"""FastAPI dependencies as Annotated aliases, so handlers read like prose."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from sqlmodel import Session
+
+from api.auth import lookup_key, role_allows, touch_key
+from api.context import AppContext
+from api.errors import BadRequest, Forbidden, PreconditionRequired, Unauthorized
+from api.models import ApiKey
+
+_ETAG = re.compile(r'^\s*(?:W/)?"?(\d+)"?\s*$')
+
+
+def get_context(request: Request) -> AppContext:
+    ctx: AppContext = request.app.state.ctx
+    return ctx
+
+
+ContextDep = Annotated[AppContext, Depends(get_context)]
+
+
+def require(role: str) -> Callable[..., ApiKey]:
+    def dependency(
+        ctx: ContextDep, authorization: Annotated[str | None, Header()] = None
+    ) -> ApiKey:
+        if not authorization or not authorization.lower().startswith("bearer "):
+            raise Unauthorized("missing API key: send 'Authorization: Bearer <key>'")
+        with Session(ctx.engine) as session:
+            key = lookup_key(session, authorization[7:].strip())
+        if key is None:
+            raise Unauthorized("invalid or revoked API key")
+        if not role_allows(key.role, role):
+            raise Forbidden(f"this action needs the {role} role; your key has {key.role}")
+        touch_key(ctx.engine, key)
+        return key
+
+    return dependency
+
+
+Viewer = Annotated[ApiKey, Depends(require("viewer"))]
+CM = Annotated[ApiKey, Depends(require("cm"))]
+Admin = Annotated[ApiKey, Depends(require("admin"))]
+
+
+def expected_version(if_match: Annotated[str | None, Header()] = None) -> int:
+    if if_match is None:
+        raise PreconditionRequired("If-Match header required: send the draft's current version (its ETag)")
+    match = _ETAG.match(if_match)
+    if not match:
+        raise BadRequest(f"If-Match must be a draft version such as \"3\", got {if_match!r}")
+    return int(match.group(1))
+
+
+VersionDep = Annotated[int, Depends(expected_version)]
+
+
+def actor_of(key: ApiKey) -> tuple[str, str]:
+    return (key.name or f"key:{key.prefix}", key.role)

@@ -1,0 +1,73 @@
+"""Job leases with fencing tokens: at-least-once processing that survives a crashed worker.
+
+A claim bumps ``fence``; finishing a job requires the fence it was claimed with, so a worker whose
+lease expired (and whose job another worker re-claimed) cannot overwrite the newer outcome.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import or_, update
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from api.db import session_scope
+from api.models import Job, utcnow
+
+
+def claim_job(engine: Engine, worker: str, lease_seconds: float, max_attempts: int) -> Job | None:
+    now = utcnow()
+    with session_scope(engine) as session:
+        query = (
+            select(Job)
+            .where(
+                or_(
+                    Job.status == "queued",
+                    (Job.status == "running") & (Job.lease_until < now),  # type: ignore[operator]
+                ),
+                Job.attempts < max_attempts,
+            )
+            .order_by(Job.id)  # type: ignore[arg-type]
+            .limit(1)
+        )
+        if engine.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        job = session.exec(query).first()
+        if job is None:
+            return None
+        job.status = "running"
+        job.attempts += 1
+        job.fence += 1
+        job.worker = worker
+        job.lease_until = now + timedelta(seconds=lease_seconds)
+        job.updated_at = now
+        session.add(job)
+        session.flush()
+        session.refresh(job)
+        return job
+
+
+def finish_job(session: Session, job: Job, status: str = "done", error: str | None = None) -> bool:
+    """Record the outcome if this worker still holds the job; False when the lease was lost.
+
+    Called inside the transaction that stores the job's result, so result and outcome commit together.
+    """
+    result = session.exec(  # type: ignore[call-overload]
+        update(Job)
+        .where(Job.id == job.id, Job.fence == job.fence, Job.status == "running")  # type: ignore[arg-type]
+        .values(status=status, last_error=error, lease_until=None, updated_at=utcnow())
+    )
+    return bool(result.rowcount == 1)
+
+
+def abandoned_jobs(engine: Engine, max_attempts: int) -> list[Job]:
+    """Jobs that ran out of attempts while still marked running (their last worker died)."""
+    with session_scope(engine) as session:
+        return list(
+            session.exec(
+                select(Job).where(
+                    Job.status == "running", Job.attempts >= max_attempts, Job.lease_until < utcnow()  # type: ignore[operator]
+                )
+            ).all()
+        )

@@ -1,0 +1,125 @@
+"""SQLModel tables: the queue is ours (the checkpointer cannot be queried or serialise resumes)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class ApiKey(SQLModel, table=True):
+    __tablename__ = "api_keys"
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = ""
+    prefix: str = Field(index=True)
+    key_hash: str = Field(unique=True)
+    role: str
+    created_at: datetime = Field(default_factory=utcnow)
+    revoked_at: datetime | None = None
+    last_used_at: datetime | None = None
+
+
+class Message(SQLModel, table=True):
+    __tablename__ = "messages"
+    __table_args__ = (UniqueConstraint("workspace", "platform", "external_id", name="uq_message_external"),)
+    id: int | None = Field(default=None, primary_key=True)
+    workspace: str = Field(default="default", index=True)
+    platform: str = Field(index=True)
+    external_id: str
+    author: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    text: str
+    thread: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    thread_id: str | None = Field(default=None, index=True)
+    public: bool = True
+    received_at: datetime = Field(default_factory=utcnow)
+    created_at: datetime = Field(default_factory=utcnow)
+    status: str = Field(default="queued", index=True)  # queued | processing | drafted | failed
+    error: str | None = None
+
+
+class Draft(SQLModel, table=True):
+    __tablename__ = "drafts"
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: int = Field(foreign_key="messages.id", unique=True)
+    workspace: str = Field(default="default", index=True)
+    platform: str = Field(index=True)
+    # pending | regenerating | approved | rejected | delivered | delivery_failed
+    status: str = Field(default="pending", index=True)
+    route: str = "draft"
+    text: str = ""
+    drafted_text: str = ""
+    citations: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    checks: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    triage: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    composer: str | None = None
+    needs_human_answer: bool = False
+    note: str = ""
+    model: str | None = None
+    usage: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    version: int = 1
+    graph_thread: str
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    decided_at: datetime | None = None
+    decided_by: str | None = None
+    reject_reason: str | None = None
+
+
+class Job(SQLModel, table=True):
+    __tablename__ = "jobs"
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str  # draft | resume
+    dedupe_key: str = Field(unique=True)
+    message_id: int | None = Field(default=None, foreign_key="messages.id", index=True)
+    draft_id: int | None = Field(default=None, foreign_key="drafts.id", index=True)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    status: str = Field(default="queued", index=True)  # queued | running | done | failed
+    attempts: int = 0
+    fence: int = 0  # bumped on every claim: a worker whose lease expired cannot finish the job
+    worker: str | None = None
+    lease_until: datetime | None = None
+    last_error: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Delivery(SQLModel, table=True):
+    """The outbox: written in the approval's transaction, delivered by the relay."""
+
+    __tablename__ = "deliveries"
+    id: int | None = Field(default=None, primary_key=True)
+    uid: str = Field(unique=True)  # sent as webhook-id so the receiver can dedupe
+    draft_id: int = Field(foreign_key="drafts.id", unique=True)
+    message_id: int = Field(foreign_key="messages.id")
+    workspace: str = "default"
+    platform: str
+    text: str
+    status: str = Field(default="pending", index=True)  # pending | delivered | failed
+    attempts: int = 0
+    next_attempt_at: datetime = Field(default_factory=utcnow)
+    target: str = ""
+    last_error: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    delivered_at: datetime | None = None
+
+
+class AuditEvent(SQLModel, table=True):
+    __tablename__ = "audit_events"
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow)
+    actor: str
+    role: str
+    action: str
+    draft_id: int | None = Field(default=None, index=True)
+    message_id: int | None = None
+    from_version: int | None = None
+    to_version: int | None = None
+    text_hash: str | None = None
+    request_id: str | None = None
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from api.deps import ContextDep, Viewer
+from api.models import Delivery
+from api.schemas import DeliveryList, DeliveryPublic
+
+router = APIRouter(prefix="/v1/deliveries", tags=["deliveries"])
+
+
+@router.get("", response_model=DeliveryList)
+def list_deliveries(
+    ctx: ContextDep,
+    _key: Viewer,
+    draft_id: Annotated[int | None, Query(ge=1)] = None,
+    status: Annotated[str | None, Query(max_length=32)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> DeliveryList:
+    conditions = []
+    if draft_id is not None:
+        conditions.append(col(Delivery.draft_id) == draft_id)
+    if status:
+        conditions.append(col(Delivery.status) == status)
+    with Session(ctx.engine) as session:
+        count = session.exec(select(func.count()).select_from(Delivery).where(*conditions)).one()
+        rows = session.exec(
+            select(Delivery).where(*conditions).order_by(col(Delivery.id)).offset(offset).limit(limit)
+        ).all()
+    return DeliveryList(
+        data=[DeliveryPublic.model_validate(r, from_attributes=True) for r in rows], count=int(count)
+    )

@@ -1,0 +1,150 @@
+"""Request and response models of the HTTP API (internal columns never leak)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from agent.state import Author, ThreadTurn
+
+Role = Literal["admin", "cm", "viewer"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MessageCreate(Strict):
+    external_id: str = Field(min_length=1, max_length=200)
+    platform: str = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")
+    author: Author
+    text: str = Field(min_length=1, max_length=20_000)
+    thread_id: str | None = Field(default=None, max_length=200)
+    thread: list[ThreadTurn] = Field(default_factory=list, max_length=100)
+    public: bool = True
+    received_at: datetime | None = None
+    workspace: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_-]{0,47}$")
+
+    @field_validator("platform")
+    @classmethod
+    def _lower(cls, value: str) -> str:
+        value = value.lower()
+        return "x" if value == "twitter" else value
+
+    @field_validator("text")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("text must not be blank")
+        return value
+
+
+class MessageAccepted(BaseModel):
+    id: int
+    status: str
+    duplicate: bool = False
+
+
+class MessagePublic(BaseModel):
+    id: int
+    workspace: str
+    platform: str
+    external_id: str
+    author: dict[str, Any]
+    text: str
+    thread_id: str | None
+    thread: list[dict[str, Any]]
+    public: bool
+    received_at: datetime
+    status: str
+    error: str | None = None
+
+
+class DraftPublic(BaseModel):
+    id: int
+    message_id: int
+    workspace: str
+    platform: str
+    status: str
+    route: str
+    text: str
+    drafted_text: str
+    citations: list[dict[str, Any]]
+    checks: list[dict[str, Any]]
+    triage: dict[str, Any]
+    composer: str | None
+    needs_human_answer: bool
+    note: str
+    model: str | None
+    usage: dict[str, Any]
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    decided_at: datetime | None
+    decided_by: str | None
+    reject_reason: str | None
+    message: MessagePublic | None = None
+
+
+class DraftList(BaseModel):
+    data: list[DraftPublic]
+    count: int
+
+
+class DraftEdit(Strict):
+    text: str = Field(min_length=1, max_length=20_000)
+
+
+class DraftApprove(Strict):
+    text: str | None = Field(default=None, min_length=1, max_length=20_000)
+
+
+class DraftReject(Strict):
+    reason: str = Field(min_length=1, max_length=2_000)
+
+
+class DraftRegenerate(Strict):
+    instructions: str = Field(default="", max_length=2_000)
+
+
+class DeliveryPublic(BaseModel):
+    id: int
+    uid: str
+    draft_id: int
+    message_id: int
+    platform: str
+    text: str
+    status: str
+    attempts: int
+    target: str
+    last_error: str | None
+    created_at: datetime
+    delivered_at: datetime | None
+
+
+class DeliveryList(BaseModel):
+    data: list[DeliveryPublic]
+    count: int
+
+
+class SearchRequest(Strict):
+    query: str = Field(min_length=1, max_length=5_000)
+    context: str | None = Field(default=None, max_length=20_000)
+    k: int = Field(default=5, ge=1, le=50)
+    filters: dict[str, Any] | None = None
+    workspace: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_-]{0,47}$")
+
+
+class SearchHit(BaseModel):
+    id: str
+    score: float
+    kind: str
+    source: str
+    title: str
+    text: str
+
+
+class SearchResponse(BaseModel):
+    hits: list[SearchHit]

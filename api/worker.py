@@ -1,0 +1,136 @@
+"""The job worker: drafts new messages and resumes threads with CM decisions.
+
+Runs as a thread inside the API process by default (``replydesk serve``) or standalone
+(``replydesk worker``). The graph call happens outside any database transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from agent.runner import ReplyRunner
+from agent.state import Author, InboundMessage, ReviewDecision, ThreadTurn
+from api.db import session_scope
+from api.jobs import abandoned_jobs, claim_job, finish_job
+from api.models import Draft, Job, Message, utcnow
+from api.queue import record_review
+from replydesk.settings import Settings
+
+log = logging.getLogger("replydesk.worker")
+
+
+def thread_for(message_id: int) -> str:
+    return f"message-{message_id}"
+
+
+def inbound_of(message: Message) -> InboundMessage:
+    return InboundMessage(
+        id=message.id or 0,
+        workspace=message.workspace,
+        platform=message.platform,
+        external_id=message.external_id,
+        author=Author.model_validate(message.author),
+        text=message.text,
+        thread=[ThreadTurn.model_validate(t) for t in message.thread],
+        public=message.public,
+    )
+
+
+class Worker:
+    def __init__(self, settings: Settings, engine: Engine, runner: ReplyRunner) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.runner = runner
+        self.name = f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+
+    def run_once(self) -> bool:
+        """Process one job if there is one; True when a job was processed."""
+        self._sweep()
+        job = claim_job(self.engine, self.name, self.settings.job_lease_seconds, self.settings.job_max_attempts)
+        if job is None:
+            return False
+        try:
+            if job.kind == "draft":
+                self._draft(job)
+            elif job.kind == "resume":
+                self._resume(job)
+            else:
+                raise ValueError(f"unknown job kind {job.kind!r}")
+        except Exception as exc:  # one bad job must not stop the worker; it is retried, then failed visibly
+            log.exception("job %s (%s) failed on attempt %s", job.id, job.kind, job.attempts)
+            self._failed(job, f"{type(exc).__name__}: {exc}")
+        return True
+
+    def run_forever(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                busy = self.run_once()
+            except Exception:  # the database may be briefly unavailable; keep the worker alive
+                log.exception("worker loop error")
+                busy = False
+            if not busy:
+                stop.wait(self.settings.worker_poll_seconds)
+
+    def _draft(self, job: Job) -> None:
+        with Session(self.engine) as session:
+            message = session.get(Message, job.message_id)
+        if message is None:
+            raise ValueError(f"message {job.message_id} is gone")
+        thread = thread_for(message.id or 0)
+        request = self.runner.start(thread, inbound_of(message))
+        if request is None:
+            raise RuntimeError("the graph finished without asking for review")
+        with session_scope(self.engine) as session:
+            if finish_job(session, job):
+                fresh = session.get(Message, message.id)
+                assert fresh is not None
+                record_review(session, fresh, request, thread)
+
+    def _resume(self, job: Job) -> None:
+        with Session(self.engine) as session:
+            draft = session.get(Draft, job.draft_id)
+        if draft is None:
+            raise ValueError(f"draft {job.draft_id} is gone")
+        decision = ReviewDecision.model_validate(job.payload)
+        request = self.runner.resume(draft.graph_thread, decision)
+        with session_scope(self.engine) as session:
+            if not finish_job(session, job):
+                return
+            if request is not None and decision.action == "regenerate":
+                message = session.get(Message, draft.message_id)
+                assert message is not None
+                record_review(session, message, request, draft.graph_thread)
+
+    def _failed(self, job: Job, error: str) -> None:
+        final = job.attempts >= self.settings.job_max_attempts
+        with session_scope(self.engine) as session:
+            if not finish_job(session, job, "failed" if final else "queued", error):
+                return
+            if final:
+                self._mark_item_failed(session, job, error)
+
+    def _sweep(self) -> None:
+        """Jobs whose worker died on their last attempt become visible failures, not silent ones."""
+        for job in abandoned_jobs(self.engine, self.settings.job_max_attempts):
+            self._failed(job, "worker lost during the last attempt")
+
+    @staticmethod
+    def _mark_item_failed(session: Session, job: Job, error: str) -> None:
+        if job.kind == "draft" and job.message_id is not None:
+            message = session.get(Message, job.message_id)
+            if message is not None:
+                message.status, message.error = "failed", error
+                session.add(message)
+        elif job.kind == "resume" and job.draft_id is not None:
+            draft = session.get(Draft, job.draft_id)
+            if draft is not None and draft.status == "regenerating":
+                # Give the item back to the CMs rather than leaving it stuck.
+                draft.status, draft.version, draft.updated_at = "pending", draft.version + 1, utcnow()
+                draft.note = f"Regeneration failed: {error}"
+                session.add(draft)
