@@ -121,7 +121,7 @@ def build_graph(runtime: AgentRuntime, checkpointer: Any) -> Any:
             return Command(update=update | {"final_text": decision.text}, goto="deliver")
         if decision.action == "regenerate":
             return Command(update=update | {"instructions": decision.instructions or ""}, goto="draft")
-        return Command(update=update | {"outcome": "rejected"}, goto=END)
+        return Command(update=update | {"outcome": "rejected"}, goto="__end__")
 
     def deliver(state: GraphState) -> dict[str, Any]:
         # The agent sends nothing: the API wrote the outbox row in the approval's transaction and its
@@ -174,7 +174,7 @@ def review_request(state: GraphState) -> ReviewRequest:
         route="draft",
         text=result.text,
         citations=citations,
-        checks=state.get("checks", []),  # type: ignore[arg-type]
+        checks=state.get("checks", []),
         triage=triage.model_dump(),
         composer=result.composer,
         needs_human_answer=result.needs_human_answer,

@@ -124,12 +124,12 @@ class LLMDrafter:
             except (ValidationError, json.JSONDecodeError) as exc:
                 raise MalformedOutput(str(exc)[:200]) from exc
         fallback = [*messages[:-1], {"role": "user", "content": messages[-1]["content"] + JSON_ONLY_SUFFIX}]
-        completion = self.client.chat.completions.create(
+        plain = self.client.chat.completions.create(
             model=self.model, messages=fallback, temperature=0.2  # type: ignore[arg-type]
         )
-        content = _FENCE.sub("", completion.choices[0].message.content or "").strip()
+        content = _FENCE.sub("", plain.choices[0].message.content or "").strip()
         try:
-            return LLMDraft.model_validate_json(content), _usage(completion)
+            return LLMDraft.model_validate_json(content), _usage(plain)
         except ValidationError as exc:
             raise MalformedOutput(str(exc)[:200]) from exc
 

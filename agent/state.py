@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field, model_validator
 Route = Literal["draft", "escalate", "moderate", "ignore"]
 Composer = Literal["llm", "offline"]
 ReviewAction = Literal["approve", "reject", "regenerate"]
+_ALL_ACTIONS: tuple[ReviewAction, ...] = ("approve", "reject", "regenerate")
 
 
 class Author(BaseModel):
@@ -98,7 +99,7 @@ class ReviewRequest(BaseModel):
     note: str = ""
     model: str | None = None
     usage: dict[str, int] = Field(default_factory=dict)
-    allowed_actions: list[ReviewAction] = Field(default_factory=lambda: ["approve", "reject", "regenerate"])
+    allowed_actions: list[ReviewAction] = Field(default_factory=lambda: list(_ALL_ACTIONS))
 
 
 class ReviewDecision(BaseModel):

@@ -31,7 +31,7 @@ _PII = re.compile(r"(\b\d{13,19}\b|\b[\w.+-]+@[\w-]+\.[\w.]+\b|\+?\d[\d\s().-]{8
 
 
 @lru_cache(maxsize=1)
-def _vader():  # type: ignore[no-untyped-def]
+def _vader():
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
     return SentimentIntensityAnalyzer()
@@ -85,7 +85,7 @@ def triage_message(message: InboundMessage) -> Triage:
         sentiment=label,
         sentiment_score=round(score, 3),
         urgency=urgency,
-        route=route,  # type: ignore[arg-type]
+        route=route,
         route_reason=reason,
         escalate_to=team,
         risk_flags=flags,

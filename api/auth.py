@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from api.db import session_scope
 from api.models import ApiKey, utcnow
@@ -51,7 +51,7 @@ def touch_key(engine: Engine, api_key: ApiKey) -> None:
     if api_key.last_used_at is not None and now - api_key.last_used_at < _LAST_USED_GRANULARITY:
         return
     with session_scope(engine) as session:
-        session.exec(update(ApiKey).where(ApiKey.id == api_key.id).values(last_used_at=now))  # type: ignore[call-overload]
+        session.exec(update(ApiKey).where(col(ApiKey.id) == api_key.id).values(last_used_at=now))
 
 
 def role_allows(role: str, needed: str) -> bool:

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from sqlalchemy import or_, update
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from api.db import session_scope
 from api.models import Job, utcnow
@@ -23,12 +23,12 @@ def claim_job(engine: Engine, worker: str, lease_seconds: float, max_attempts: i
             select(Job)
             .where(
                 or_(
-                    Job.status == "queued",
-                    (Job.status == "running") & (Job.lease_until < now),  # type: ignore[operator]
+                    col(Job.status) == "queued",
+                    (col(Job.status) == "running") & (col(Job.lease_until) < now),
                 ),
-                Job.attempts < max_attempts,
+                col(Job.attempts) < max_attempts,
             )
-            .order_by(Job.id)  # type: ignore[arg-type]
+            .order_by(col(Job.id))
             .limit(1)
         )
         if engine.dialect.name == "postgresql":
@@ -53,9 +53,9 @@ def finish_job(session: Session, job: Job, status: str = "done", error: str | No
 
     Called inside the transaction that stores the job's result, so result and outcome commit together.
     """
-    result = session.exec(  # type: ignore[call-overload]
+    result = session.exec(
         update(Job)
-        .where(Job.id == job.id, Job.fence == job.fence, Job.status == "running")  # type: ignore[arg-type]
+        .where(col(Job.id) == job.id, col(Job.fence) == job.fence, col(Job.status) == "running")
         .values(status=status, last_error=error, lease_until=None, updated_at=utcnow())
     )
     return bool(result.rowcount == 1)
@@ -67,7 +67,7 @@ def abandoned_jobs(engine: Engine, max_attempts: int) -> list[Job]:
         return list(
             session.exec(
                 select(Job).where(
-                    Job.status == "running", Job.attempts >= max_attempts, Job.lease_until < utcnow()  # type: ignore[operator]
+                    col(Job.status) == "running", col(Job.attempts) >= max_attempts, col(Job.lease_until) < utcnow()
                 )
             ).all()
         )

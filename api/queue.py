@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from agent.state import ReviewDecision, ReviewRequest
 from api.db import session_scope
@@ -105,10 +105,10 @@ def _claim(
     session: Session, draft_id: int, expected_version: int, new_status: str, **values: Any
 ) -> Draft:
     """The atomic claim: one conditional UPDATE that only a pending draft at that version passes."""
-    result = session.exec(  # type: ignore[call-overload]
+    result = session.exec(
         update(Draft)
-        .where(Draft.id == draft_id, Draft.status == "pending", Draft.version == expected_version)
-        .values(status=new_status, version=Draft.version + 1, updated_at=utcnow(), **values)
+        .where(col(Draft.id) == draft_id, col(Draft.status) == "pending", col(Draft.version) == expected_version)
+        .values(status=new_status, version=col(Draft.version) + 1, updated_at=utcnow(), **values)
     )
     if result.rowcount != 1:
         current = session.get(Draft, draft_id)

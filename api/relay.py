@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
-from sqlmodel import select
+from sqlmodel import col, select
 
 from api.db import session_scope
 from api.models import Delivery, Draft, Message, utcnow
@@ -54,8 +54,8 @@ class Relay:
         with session_scope(self.engine) as session:
             query = (
                 select(Delivery)
-                .where(Delivery.status == "pending", Delivery.next_attempt_at <= now)  # type: ignore[arg-type]
-                .order_by(Delivery.id)  # type: ignore[arg-type]
+                .where(col(Delivery.status) == "pending", col(Delivery.next_attempt_at) <= now)
+                .order_by(col(Delivery.id))
                 .limit(1)
             )
             if self.engine.dialect.name == "postgresql":
@@ -127,12 +127,12 @@ class Relay:
 
     def _delivered(self, delivery: Delivery) -> None:
         with session_scope(self.engine) as session:
-            session.exec(  # type: ignore[call-overload]
-                update(Delivery).where(Delivery.id == delivery.id)  # type: ignore[arg-type]
+            session.exec(
+                update(Delivery).where(col(Delivery.id) == delivery.id)
                 .values(status="delivered", delivered_at=utcnow(), last_error=None)
             )
-            session.exec(  # type: ignore[call-overload]
-                update(Draft).where(Draft.id == delivery.draft_id).values(status="delivered", updated_at=utcnow())  # type: ignore[arg-type]
+            session.exec(
+                update(Draft).where(col(Draft.id) == delivery.draft_id).values(status="delivered", updated_at=utcnow())
             )
 
     def _failed(self, delivery: Delivery, error: str) -> None:
@@ -144,9 +144,9 @@ class Relay:
                 values["status"] = "failed"
             else:
                 values["next_attempt_at"] = utcnow() + timedelta(seconds=backoff_seconds(delivery.attempts))
-            session.exec(update(Delivery).where(Delivery.id == delivery.id).values(**values))  # type: ignore[call-overload, arg-type]
+            session.exec(update(Delivery).where(col(Delivery.id) == delivery.id).values(**values))
             if final:
-                session.exec(  # type: ignore[call-overload]
-                    update(Draft).where(Draft.id == delivery.draft_id)  # type: ignore[arg-type]
+                session.exec(
+                    update(Draft).where(col(Draft.id) == delivery.draft_id)
                     .values(status="delivery_failed", updated_at=utcnow())
                 )

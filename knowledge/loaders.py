@@ -183,7 +183,7 @@ def _sections(body: str) -> list[tuple[list[str], str]]:
             if "\n".join(lines).strip():
                 sections.append((list(path), "\n".join(lines).strip()))
             level = len(match.group(1))
-            path = path[: level - 1] + [match.group(2).strip()]
+            path = [*path[: level - 1], match.group(2).strip()]
             lines = []
         else:
             lines.append(line)
@@ -231,7 +231,7 @@ def load_prose(text: str, source: str, kind: str) -> list[Chunk]:
                 Chunk(
                     id=f"{source}#{key}{suffix}",
                     text=f"{heading}{part}".strip(),
-                    kind=doc_kind,  # type: ignore[arg-type]
+                    kind=doc_kind,
                     source=source,
                     doc_id=source,
                     title=title if heading_path else doc_title,
