@@ -41,6 +41,7 @@ def claim_job(engine: Engine, worker: str, lease_seconds: float, max_attempts: i
         job.fence += 1
         job.worker = worker
         job.lease_until = now + timedelta(seconds=lease_seconds)
+        job.started_at = now
         job.updated_at = now
         session.add(job)
         session.flush()

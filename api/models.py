@@ -84,6 +84,7 @@ class Job(SQLModel, table=True):
     fence: int = 0  # bumped on every claim: a worker whose lease expired cannot finish the job
     worker: str | None = None
     lease_until: datetime | None = None
+    started_at: datetime | None = None  # when the current attempt was claimed
     last_error: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)

@@ -3,57 +3,20 @@
 from __future__ import annotations
 
 import shutil
-import socket
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
-from api.app import create_app
-from api.auth import create_key
-from api.db import make_engine, migrate
 from knowledge.ingest import ingest_paths
 from knowledge.store import KnowledgeStore
 from replydesk.settings import Settings
+from tests.live import SAMPLES, SHARED_DATA, LiveServer, make_settings, wait_for
 from tests.openai_stub import OpenAIStub
 
-ROOT = Path(__file__).resolve().parent.parent
-SAMPLES = ROOT / "samples"
-SHARED_DATA = ROOT.parent / "shared" / "data"
-
-
-def wait_for(condition: Callable[[], Any], timeout: float = 60.0, interval: float = 0.05) -> Any:
-    """Poll until condition() is truthy; fail the test (not assert a timing) if it never is."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "data_dir": tmp_path / "data",
-        "worker_poll_seconds": 0.02,
-        "llm_base_url": None,
-        "llm_api_key": None,
-        "webhook_url": None,
-    }
-    values.update(overrides)
-    return Settings(**values)
+__all__ = ["SAMPLES", "SHARED_DATA", "LiveServer", "make_settings", "wait_for"]
 
 
 @pytest.fixture
@@ -71,35 +34,6 @@ def sample_chroma(tmp_path_factory: pytest.TempPathFactory) -> Path:
     template = make_settings(tmp_path_factory.mktemp("kb-template"))
     ingest_samples(template)
     return template.chroma_dir
-
-
-class LiveServer:
-    """A real uvicorn server on a loopback port, with keys for each role."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.port = free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=self.port, log_level="warning")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        migrate(settings)
-        self.engine = make_engine(settings)
-        self.keys = {role: create_key(self.engine, role, f"test-{role}") for role in ("admin", "cm", "viewer")}
-
-    def start(self) -> LiveServer:
-        self.thread.start()
-        wait_for(lambda: self.server.started, timeout=60)
-        return self
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
-        self.engine.dispose()
-
-    def client(self, role: str | None = "cm") -> httpx.Client:
-        headers = {"Authorization": f"Bearer {self.keys[role]}"} if role else {}
-        return httpx.Client(base_url=self.base_url, headers=headers, timeout=30)
 
 
 @pytest.fixture

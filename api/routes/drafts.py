@@ -47,6 +47,7 @@ def list_drafts(
     status: Annotated[str | None, Query(max_length=32)] = None,
     platform: Annotated[str | None, Query(max_length=32)] = None,
     workspace: Annotated[str | None, Query(max_length=48)] = None,
+    message_id: Annotated[int | None, Query(ge=1)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> DraftList:
@@ -57,6 +58,8 @@ def list_drafts(
         conditions.append(col(Draft.platform) == platform.lower())
     if workspace:
         conditions.append(col(Draft.workspace) == workspace)
+    if message_id is not None:
+        conditions.append(col(Draft.message_id) == message_id)
     with Session(ctx.engine) as session:
         count = session.exec(select(func.count()).select_from(Draft).where(*conditions)).one()
         rows = session.exec(

@@ -141,6 +141,7 @@ def upgrade() -> None:
     sa.Column('fence', sa.Integer(), nullable=False),
     sa.Column('worker', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('lease_until', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+    sa.Column('started_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
     sa.Column('last_error', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
     sa.Column('updated_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),

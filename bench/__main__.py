@@ -1,0 +1,27 @@
+"""Run every benchmark, or the ones named: ``python -m bench [loop ...]``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from bench import loop
+
+BENCHMARKS = {"loop": loop.main}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("names", nargs="*", help=f"benchmarks to run: {', '.join(BENCHMARKS)} (default: all)")
+    args = parser.parse_args()
+    unknown = [n for n in args.names if n not in BENCHMARKS]
+    if unknown:
+        parser.error(f"unknown benchmark(s) {unknown}; choose from {list(BENCHMARKS)}")
+    logging.basicConfig(level=logging.WARNING)
+    for name in args.names or list(BENCHMARKS):
+        print(f"== {name}")
+        BENCHMARKS[name]()
+
+
+if __name__ == "__main__":
+    main()
