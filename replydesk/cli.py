@@ -30,6 +30,11 @@ def _fail(message: str) -> None:
     raise typer.Exit(code=1)
 
 
+def _configure_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
 def _store() -> Any:
     from knowledge.store import KnowledgeStore
 
@@ -181,7 +186,7 @@ def serve(
 
     from api.app import create_app
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _configure_logging()
     settings = get_settings()
     composer = "LLM at " + str(settings.llm_base_url) if settings.llm_enabled else "offline composer"
     err.print(f"Replydesk on http://{host}:{port}  (drafting with the {composer}; data in {settings.data_dir})")
@@ -198,7 +203,7 @@ def worker() -> None:
     from api.db import migrate as run_migrations
     from api.worker import Worker
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _configure_logging()
     settings = get_settings()
     run_migrations(settings)
     runner = ReplyRunner(settings)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -16,7 +17,7 @@ class Settings(BaseSettings):
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite in data_dir.")
     chroma_path: Path | None = Field(default=None, description="Embedded Chroma directory.")
     chroma_url: str | None = Field(default=None, description="Chroma server URL; switches to HttpClient.")
-    embeddings: str = Field(default="local", description="Embedding backend: 'local' (ONNX MiniLM).")
+    embeddings: Literal["local"] = Field(default="local", description="Embedding backend: 'local' (ONNX MiniLM).")
     workspace: str = Field(default="default", description="Workspace used when none is given.")
 
     llm_base_url: str | None = None
