@@ -66,4 +66,5 @@ def migrate(settings: Settings) -> None:
     config.set_main_option("sqlalchemy.url", settings.sqlalchemy_url.replace("%", "%%"))
     config.attributes["configure_logger"] = False
     settings.ensure_dirs()
-    command.upgrade(config, "head")
+    # "heads": feature areas add independent migration branches off 0001; all of them apply.
+    command.upgrade(config, "heads")
