@@ -8,7 +8,7 @@ COLOURS = {"pass": "#2e7d32", "flaky": "#f9a825", "fail": "#c62828", "error": "#
 FONT = 'font-family="system-ui, sans-serif" font-size="12"'
 
 
-def stacked_bars(rows: list[tuple[str, dict[str, int]]], width: int = 640) -> str:
+def stacked_bars(rows: list[tuple[str, dict[str, int]]], width: int = 530) -> str:
     """One horizontal bar per row, split by verdict, with the pass rate at the end."""
     label_w, bar_w, row_h = 110, width - 190, 28
     height = row_h * len(rows) + 34
@@ -41,7 +41,7 @@ def stacked_bars(rows: list[tuple[str, dict[str, int]]], width: int = 640) -> st
     return "".join(parts)
 
 
-def histogram(values: list[float], bins: int = 10, width: int = 640, height: int = 200) -> str:
+def histogram(values: list[float], bins: int = 10, width: int = 530, height: int = 200) -> str:
     """Distribution of case scores in [0, 1]."""
     counts = [0] * bins
     for v in values:
@@ -55,9 +55,8 @@ def histogram(values: list[float], bins: int = 10, width: int = 640, height: int
     for i, n in enumerate(counts):
         h = plot_h * n / top
         x = left + i * bar
-        colour = COLOURS["fail"] if i < bins // 2 else COLOURS["flaky"] if i < bins - 1 else COLOURS["pass"]
         parts.append(f'<rect x="{x + 2:.1f}" y="{bottom - h:.1f}" width="{bar - 4:.1f}" height="{h:.1f}" '
-                     f'fill="{colour}"><title>{i / bins:.1f}-{(i + 1) / bins:.1f}: {n} cases</title></rect>')
+                     f'fill="#1565c0"><title>{i / bins:.1f}-{(i + 1) / bins:.1f}: {n} cases</title></rect>')
         if n:
             parts.append(f'<text x="{x + bar / 2:.1f}" y="{bottom - h - 4:.1f}" text-anchor="middle">{n}</text>')
         parts.append(f'<text x="{x:.1f}" y="{bottom + 16}" text-anchor="middle">{i / bins:.1f}</text>')
@@ -67,7 +66,7 @@ def histogram(values: list[float], bins: int = 10, width: int = 640, height: int
     return "".join(parts)
 
 
-def trend(points: list[tuple[str, float | None]], width: int = 640, height: int = 220) -> str:
+def trend(points: list[tuple[str, float | None]], width: int = 530, height: int = 220) -> str:
     """Pass rate over recent runs, oldest first; runs with no decided case are gaps."""
     left, top, plot_w, plot_h = 44, 14, width - 70, height - 58
     bottom = top + plot_h
@@ -95,20 +94,21 @@ def trend(points: list[tuple[str, float | None]], width: int = 640, height: int 
     return "".join(parts)
 
 
-def rate_bars(rows: list[tuple[str, float | None]], width: int = 640) -> str:
-    """Pass rate per scorer (informational scorers show n/a)."""
+def rate_bars(rows: list[tuple[str, float | None, bool]], width: int = 530) -> str:
+    """Pass rate per scorer; informational metrics (not pass/fail, e.g. MRR) show their mean in blue."""
     label_w, bar_w, row_h = 170, width - 230, 22
     height = row_h * len(rows) + 10
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
              f'aria-label="pass rate per scorer" {FONT}>']
-    for i, (label, rate) in enumerate(rows):
+    for i, (label, rate, is_rate) in enumerate(rows):
         y = 4 + i * row_h
         parts.append(f'<text x="{label_w - 8}" y="{y + 13}" text-anchor="end">{escape(label)}</text>'
                      f'<rect x="{label_w}" y="{y}" width="{bar_w}" height="16" fill="#eeeeee"/>')
         if rate is not None:
-            colour = COLOURS["pass"] if rate >= 0.9 else COLOURS["flaky"] if rate >= 0.6 else COLOURS["fail"]
+            colour = "#1565c0" if not is_rate else \
+                COLOURS["pass"] if rate >= 0.9 else COLOURS["flaky"] if rate >= 0.6 else COLOURS["fail"]
             parts.append(f'<rect x="{label_w}" y="{y}" width="{bar_w * rate:.1f}" height="16" fill="{colour}"/>')
         parts.append(f'<text x="{label_w + bar_w + 8}" y="{y + 13}">'
-                     f'{"n/a" if rate is None else f"{rate:.0%}"}</text>')
+                     f'{"n/a" if rate is None else f"{rate:.0%}" if is_rate else f"mean {rate:.3f}"}</text>')
     parts.append("</svg>")
     return "".join(parts)

@@ -28,8 +28,15 @@ def _pct(value: float | None) -> str:
 
 
 def _trend(engine: Engine, run: EvalRun) -> list[tuple[str, float | None]]:
-    runs = [r for r in store.recent_runs(engine, 20, before=run.id) if set(r.suites) & set(run.suites)]
-    return [(str(r.id), r.summary.get("totals", {}).get("pass_rate")) for r in reversed(runs)]
+    """Pass rate over this run's suites only, for the recent runs that ran any of them."""
+    points = []
+    for past in reversed(store.recent_runs(engine, 20, before=run.id)):
+        rows = [row for name, row in past.summary.get("suites", {}).items() if name in run.suites]
+        if not rows:
+            continue
+        decided = sum(r["pass"] + r["fail"] + r["flaky"] for r in rows)
+        points.append((str(past.id), sum(r["pass"] for r in rows) / decided if decided else None))
+    return points
 
 
 def _case_rows(cases: list[EvalCaseResult]) -> str:
@@ -73,6 +80,7 @@ def render_html(engine: Engine, run: EvalRun, cases: list[EvalCaseResult]) -> st
     )
     config = escape(json.dumps(run.config, indent=2, default=str))
     totals = summary.get("totals", {})
+    scorer_bars = [(n, r["pass_rate"] if r["gating"] else r["mean"], bool(r["gating"])) for n, r in scorers]
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <title>Eval run {run.id}</title><style>{CSS}</style></head><body>
 <h1>Eval run {run.id}{f" — {escape(run.label)}" if run.label else ""}</h1>
@@ -86,7 +94,7 @@ judge prompt <code>{escape(run.judge_prompt_hash or "no judge")}</code></p>
 <div class="charts"><section><h2>Verdicts per suite</h2>{charts.stacked_bars(suites)}</section>
 <section><h2>Score distribution</h2>{charts.histogram([c.mean_score for c in cases if c.mean_score is not None])}
 </section><section><h2>Run-over-run pass rate</h2>{charts.trend(_trend(engine, run))}</section>
-<section><h2>Pass rate per scorer</h2>{charts.rate_bars([(n, r.get("pass_rate")) for n, r in scorers])}</section></div>
+<section><h2>Pass rate per scorer</h2>{charts.rate_bars(scorer_bars)}</section></div>
 <h2>Suites</h2><table><tr><th>suite</th><th>cases</th><th>pass</th><th>fail</th><th>flaky</th><th>error</th>
 <th>pass rate</th><th>metrics</th></tr>{suite_rows}</table>
 <h2>Calls, tokens, cost</h2><p>{calls.get("ok", 0)} live calls ({calls.get("failed_attempts", 0)} failed attempts),

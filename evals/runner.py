@@ -50,6 +50,7 @@ class RunResult:
     summary: dict[str, Any]
     notes: list[str]
     skipped: list[str] = field(default_factory=list)
+    verdicts: dict[str, str] = field(default_factory=dict)  # "suite/case_id" → pass | fail | flaky | error
 
 
 def load_suites(names: list[str], settings: Settings, limit: int | None = None) -> tuple[list[Suite], list[str]]:
@@ -170,7 +171,7 @@ class EvalRun:
         summary["sample_phase_seconds"] = round(phase, 3)
         store.finish_run(engine, run_id, status="finished", summary=summary, notes=self.notes, cases=cases)
         engine.dispose()
-        return RunResult(run_id, summary, self.notes, skipped)
+        return RunResult(run_id, summary, self.notes, skipped, {f"{c.suite}/{c.case_id}": c.verdict for c in cases})
 
     def _run_samples(self, run_id: int, suites: list[Suite], kb_of: dict[str, EvalKnowledge],
                      scratch: Path) -> tuple[dict[tuple[str, str], list[dict[str, Any]]], float]:

@@ -21,6 +21,7 @@ def _scorer_table(cases: list[EvalCaseResult]) -> dict[str, dict[str, Any]]:
                 row = table.setdefault(score["name"], {"kind": score["kind"], "gating": score.get("gating", True),
                                                        "n": 0, "passed": 0, "failed": 0, "errors": 0, "values": []})
                 row["n"] += 1
+                row["gating"] = row["gating"] or score.get("gating", True)
                 if score.get("error"):
                     row["errors"] += 1
                     continue
