@@ -4,7 +4,8 @@ Every case runs the real agent graph (retrieval, LLM draft, checks) and a 3-item
 (one call per item). Baseline (same run): the LLM's own time per call, measured by calling the
 loopback server directly. Ideal time = live calls x that call time ÷ concurrency, i.e. the endpoint
 kept exactly full. Printed: actual ÷ ideal for the whole run (setup, scoring and storing included) and
-for the sample phase alone; then a second, identical run: cache hit rate and calls made (must be 0).
+for the sample phase alone; then a second, identical run: cache hit rate and calls made (must be 0);
+then 50 new cases under a rate limit: achieved calls per second.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 import openai
 import yaml
 
-from evals.runner import EvalRun, RunOptions
+from evals.runner import EvalRunner, RunOptions
 from tests.eval_scripts import eval_model
 from tests.live import make_settings
 from tests.openai_stub import OpenAIStub
@@ -27,6 +28,7 @@ from tests.openai_stub import OpenAIStub
 N_CASES = int(os.environ.get("BENCH_EVAL_CASES", "500"))
 LLM_LATENCY = float(os.environ.get("BENCH_LLM_LATENCY", "0.2"))
 CONCURRENCY = int(os.environ.get("BENCH_EVAL_CONCURRENCY", "16"))
+RATE = float(os.environ.get("BENCH_EVAL_RATE_LIMIT", "40"))
 QUESTIONS = [
     ("how much is delivery to the UK and how long does it take?", "faq-shipping-uk"),
     ("how many days do I have to return the bike?", "faq-return-window"),
@@ -84,21 +86,24 @@ def main() -> None:
             llm_seconds = _llm_baseline(stub)
             settings = make_settings(workdir, llm_base_url=stub.base_url, llm_api_key="bench", llm_timeout=10.0)
             # Warm-up (not timed): embeds the knowledge base once and loads the models, as any earlier run would.
-            EvalRun(settings, RunOptions(suites=[_suite(workdir / "warm.yaml", "warm", 2, suffix=" (warm-up)")],
+            EvalRunner(settings, RunOptions(suites=[_suite(workdir / "warm.yaml", "warm", 2, suffix=" (warm-up)")],
                                          concurrency=CONCURRENCY)).execute()
             suite = _suite(workdir / "bench.yaml", "bench", N_CASES)
             options = RunOptions(suites=[suite], concurrency=CONCURRENCY)
             calls_before = stub.calls
             started = time.perf_counter()
-            first = EvalRun(settings, options).execute()
+            first = EvalRunner(settings, options).execute()
             wall = time.perf_counter() - started
             live = first.summary["calls"]["ok"]
             calls_first = stub.calls - calls_before
             calls_before = stub.calls
             started = time.perf_counter()
-            second = EvalRun(settings, options).execute()
+            second = EvalRunner(settings, options).execute()
             wall_second = time.perf_counter() - started
             calls_second = stub.calls - calls_before
+            # The rate limit holds: 50 new cases (200 calls) capped at RATE requests per second.
+            limited = EvalRunner(settings, RunOptions(suites=[_suite(workdir / "rl.yaml", "rl", 50, " (rate-limited)")],
+                                                      concurrency=CONCURRENCY, rate_limit=RATE)).execute()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     ideal = live * llm_seconds / CONCURRENCY
@@ -112,3 +117,5 @@ def main() -> None:
     hits = second.summary["calls"]
     print(f"second run: {wall_second:.2f} s, cache hits {hits['cache_hits']}, live calls {hits['ok']}, "
           f"hit rate {hits['cache_hit_rate']:.1%}, calls seen by the server {calls_second}")
+    rl_calls, rl_phase = limited.summary["calls"]["ok"], limited.summary["sample_phase_seconds"]
+    print(f"rate limit {RATE:g}/s: {rl_calls} calls in {rl_phase:.2f} s = {rl_calls / rl_phase:.1f} calls/s")

@@ -162,6 +162,7 @@ def calibrate_judge(settings: Settings, items: list[RatedReply]) -> dict[str, An
 
     with ThreadPoolExecutor(settings.eval_concurrency) as pool:
         judged = list(pool.map(judge_one, items))
+    gate.close()
     ok = [j for j in judged if j["error"] is None]
     scores = [sum(bool(v) for v in j["items"].values()) / len(ITEMS) for j in ok]
     humans = [j["human"] for j in ok]

@@ -96,7 +96,7 @@ def trend(points: list[tuple[str, float | None]], width: int = 530, height: int 
 
 def rate_bars(rows: list[tuple[str, float | None, bool]], width: int = 530) -> str:
     """Pass rate per scorer; informational metrics (not pass/fail, e.g. MRR) show their mean in blue."""
-    label_w, bar_w, row_h = 170, width - 230, 22
+    label_w, bar_w, row_h = 150, width - 240, 22
     height = row_h * len(rows) + 10
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
              f'aria-label="pass rate per scorer" {FONT}>']

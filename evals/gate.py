@@ -147,6 +147,9 @@ class LLMGate:
             self._seen.add(key)
             return True
 
+    def close(self) -> None:
+        self.inner.close()
+
     def notes(self) -> list[str]:
         """Failures worth a line in the report (each failed attempt is also in the role's stats)."""
         out = []

@@ -114,6 +114,7 @@ class Judge:
     def __init__(self, config: JudgeConfig, client_for: Callable[[int], openai.OpenAI]) -> None:
         self.config = config
         self.client_for = client_for
+        self.seed_supported = config.seed is not None  # turned off if the endpoint rejects the parameter
 
     def messages(self, item: str, data: JudgeInput) -> list[dict[str, str]]:
         user = JUDGE_USER.format(
@@ -133,15 +134,22 @@ class Judge:
     def check(self, item: str, data: JudgeInput, repeat: int) -> ItemResult:
         client = self.client_for(repeat)
         messages = self.messages(item, data)
-        params: dict[str, Any] = {"temperature": self.config.temperature, "max_tokens": self.config.max_tokens}
-        if self.config.seed is not None:
-            params["seed"] = self.config.seed
         problem = ""
-        for _attempt in range(2):  # the second ask only for output that did not parse
+        asks = 0
+        while asks < 2:  # the second ask only for output that did not parse
+            params: dict[str, Any] = {"temperature": self.config.temperature, "max_tokens": self.config.max_tokens}
+            if self.seed_supported:
+                params["seed"] = self.config.seed
+            asks += 1
             try:
                 completion = client.chat.completions.create(
                     model=self.config.model, messages=messages, **params  # type: ignore[arg-type]
                 )
+            except openai.BadRequestError as exc:
+                if "seed" in str(exc).lower() and self.seed_supported:
+                    self.seed_supported, asks = False, asks - 1  # "seed when supported": ask again without it
+                    continue
+                return ItemResult(item, None, error=f"judge call failed: HTTP 400: {str(exc)[:160]}")
             except openai.APIStatusError as exc:
                 return ItemResult(item, None, error=f"judge call failed after retries: HTTP {exc.status_code}")
             except openai.APITimeoutError:

@@ -43,15 +43,18 @@ def _case_rows(cases: list[EvalCaseResult]) -> str:
     rows = []
     for case in sorted(cases, key=lambda c: (_ORDER.get(c.verdict, 9), c.suite, c.case_id)):
         sample = case.samples[0] if case.samples else {}
-        problems = []
+        seen: dict[str, list[str]] = {}  # the same problem in several repeats is listed once
         for s in case.samples:
-            if s.get("error"):
-                problems.append(f"repeat {s['repeat']}: error: {s['error']}")
+            found = [f"error: {s['error']}"] if s.get("error") else []
             for score in s.get("scores", []):
                 if score.get("error"):
-                    problems.append(f"repeat {s['repeat']}: {score['name']}: error: {score['error']}")
+                    found.append(f"{score['name']}: error: {score['error']}")
                 elif score.get("passed") is False:
-                    problems.append(f"repeat {s['repeat']}: {score['name']}: {score.get('detail', '')}")
+                    found.append(f"{score['name']}: {score.get('detail', '')}")
+            for problem in found:
+                seen.setdefault(problem, []).append(str(s["repeat"]))
+        many = len(case.samples) > 1
+        problems = [f"repeat {','.join(r)}: {p}" if many else p for p, r in seen.items()]
         spread = "" if case.spread is None else f" ± {case.spread:.3f}"
         rows.append(
             f'<tr><td>{escape(case.suite)}</td><td><code>{escape(case.case_id)}</code></td>'

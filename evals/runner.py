@@ -67,7 +67,7 @@ def load_suites(names: list[str], settings: Settings, limit: int | None = None) 
     return suites, skipped
 
 
-class EvalRun:
+class EvalRunner:
     def __init__(self, settings: Settings, options: RunOptions,
                  on_progress: Callable[[int, int], None] | None = None) -> None:
         if options.repeats < 1:
@@ -89,6 +89,7 @@ class EvalRun:
         self._runners: dict[tuple[str, int], ReplyRunner] = {}
         self._runner_lock = threading.Lock()
         self._judge_clients: dict[int, Any] = {}
+        self._judge: Judge | None = None
 
     # Clients and agent runners are built lazily, one per repeat index: the repeat index is part of
     # every cache key, so repeats are separate samples.
@@ -167,6 +168,9 @@ class EvalRun:
             ))
         summary = build_summary(cases, self.gate, settings, judge=self.judge_config is not None)
         self.notes.extend(self.gate.notes())
+        if self._judge is not None and not self._judge.seed_supported:
+            self.notes.append("the judge endpoint rejected `seed`: judged at temperature 0 without a seed")
+        self.gate.close()
         summary["duration_seconds"] = round(time.perf_counter() - started, 3)
         summary["sample_phase_seconds"] = round(phase, 3)
         store.finish_run(engine, run_id, status="finished", summary=summary, notes=self.notes, cases=cases)
@@ -180,7 +184,7 @@ class EvalRun:
         results: dict[tuple[str, str], list[dict[str, Any]]] = {}
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix="eval-judge") as judge_pool, \
                 ThreadPoolExecutor(self.concurrency, thread_name_prefix="eval-case") as pool:
-            judge = Judge(self.judge_config, self._judge_client) if self.judge_config else None
+            judge = self._judge = Judge(self.judge_config, self._judge_client) if self.judge_config else None
             tasks: list[tuple[SampleContext, Settings, Case, int, int]] = []
             for suite in suites:
                 kb = kb_of[suite.name]

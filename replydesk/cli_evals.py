@@ -72,7 +72,7 @@ def run(
     from evals.compare import compare_runs
     from evals.dryrun import estimate
     from evals.errors import EvalError
-    from evals.runner import EvalRun, RunOptions
+    from evals.runner import EvalRunner, RunOptions
     from evals.store import open_engine
     from knowledge.errors import KnowledgeError
 
@@ -93,7 +93,7 @@ def run(
             get_run(open_engine(settings), baseline)  # fail before spending anything on a bad reference
         with Progress(console=err, transient=True, disable=as_json) as progress:
             task = progress.add_task("running cases", total=None)
-            result = EvalRun(settings, options, lambda done, total: progress.update(task, completed=done,
+            result = EvalRunner(settings, options, lambda done, total: progress.update(task, completed=done,
                                                                                     total=total)).execute()
         gate: dict[str, Any] | None = None
         if baseline is not None:

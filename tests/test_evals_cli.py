@@ -120,11 +120,11 @@ def test_runs_without_any_llm_say_so(tmp_path: Path, sample_chroma: Path, monkey
 
 
 def test_api_serves_stored_runs(tmp_path: Path, sample_chroma: Path) -> None:
-    from evals.runner import EvalRun, RunOptions
+    from evals.runner import EvalRunner, RunOptions
     from tests.eval_support import eval_settings
 
     settings = eval_settings(tmp_path, sample_chroma)
-    run = EvalRun(settings, RunOptions(suites=["triage"], limit=4)).execute()
+    run = EvalRunner(settings, RunOptions(suites=["triage"], limit=4)).execute()
     server = LiveServer(make_settings(tmp_path, worker_enabled=False)).start()
     try:
         with server.client("viewer") as client:

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from evals.runner import EvalRun, RunOptions, RunResult
+from evals.runner import EvalRunner, RunOptions, RunResult
 from evals.store import get_cases, open_engine
 from replydesk.settings import Settings
 from tests.eval_scripts import eval_model
@@ -31,7 +31,7 @@ def _suite(path: Path, cases: int = 3) -> str:
 
 
 def _run(settings: Settings, suite: str, **options: Any) -> RunResult:
-    return EvalRun(settings, RunOptions(suites=[suite], **options)).execute()
+    return EvalRunner(settings, RunOptions(suites=[suite], **options)).execute()
 
 
 def test_second_run_is_served_from_cache_and_repeats_are_not_collapsed(tmp_path, sample_chroma, llm_stub) -> None:
