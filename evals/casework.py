@@ -51,10 +51,15 @@ class SampleContext:
     allowed: set[str] | None  # scorer names the suite restricts itself to
 
 
+def wants(allowed: set[str] | None, name: str) -> bool:
+    """Whether a suite restricted to ``allowed`` scorers runs this one (recall@k and mrr: 'retrieval')."""
+    if allowed is None or name in allowed:
+        return True
+    return name.split("@")[0] in ("recall", "mrr") and "retrieval" in allowed
+
+
 def _allowed(ctx: SampleContext, scores: list[Score]) -> list[Score]:
-    if ctx.allowed is None:
-        return scores
-    return [s for s in scores if s.name in ctx.allowed or s.name.split("@")[0] in ctx.allowed]
+    return [s for s in scores if wants(ctx.allowed, s.name)]
 
 
 def _guidelines(ctx: SampleContext, platform: str) -> str:
@@ -105,14 +110,14 @@ def draft_sample(
     scores = score_routing(case, request)
     if request.route == "draft":
         scores += score_text(case, ctx.suite, request, ctx.knowledge, ctx.system_prompt)
-        if case.expect.reference:
+        if case.expect.reference and wants(ctx.allowed, "reference_similarity"):
             threshold = case.expect.min_similarity or ctx.suite.min_similarity
             scores.append(ctx.similarity.score(request.text, case.expect.reference, threshold))
-        if case.expect.knowledge_ids:
+        if case.expect.knowledge_ids and wants(ctx.allowed, "recall"):
             ranked = [str(h["id"]) for h in runner.final_state(thread_id).get("hits", [])]
             sample["retrieved"] = ranked
             scores += score_retrieval(case, ranked, gating=False)
-        checklist = _checklist(ctx, case, message, request, repeat)
+        checklist = _checklist(ctx, case, message, request, repeat) if wants(ctx.allowed, "checklist") else None
         if checklist is not None:
             scores.append(checklist)
     return _finish(sample, _allowed(ctx, scores), None)

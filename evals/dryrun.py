@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from evals.casework import rubric_items, to_message
+from evals.casework import rubric_items, to_message, wants
 from evals.judge import JUDGE_SYSTEM, JUDGE_USER
 from evals.kb import EvalKnowledge
 from evals.pricing import load_prices
@@ -53,7 +53,8 @@ def estimate(settings: Settings, options: RunOptions) -> dict[str, Any]:
                 chars = len(prompt.system) + len(prompt.user) + context + settings.retrieve_k * mean_chunk
                 totals["draft"]["prompt_tokens"] += repeats * _tokens(chars)
                 totals["draft"]["completion_tokens"] += repeats * DRAFT_COMPLETION_TOKENS
-            items = rubric_items(case, suite, message) if judge_on else []
+            judged = judge_on and wants(set(suite.scorers) if suite.scorers is not None else None, "checklist")
+            items = rubric_items(case, suite, message) if judged else []
             calls = repeats * len(items)
             row["judge_calls"] += calls
             totals["judge"]["calls"] += calls

@@ -13,14 +13,6 @@ from agent.state import ReviewRequest
 from evals.kb import URL, EvalKnowledge, norm_url
 from evals.suites import Case, Suite
 
-DETERMINISTIC = (
-    "route", "intent", "needs_human", "platform_lint", "banned_phrases", "addresses_author", "required_facts",
-    "forbidden", "citations_valid", "links_in_kb", "no_prompt_leak", "injection_flagged", "retrieval",
-)
-SEMANTIC = ("reference_similarity",)
-JUDGE = ("checklist",)
-ALL_SCORERS = DETERMINISTIC + SEMANTIC + JUDGE
-
 _DASHES = re.compile(r"[\u2010-\u2015\u2212]")
 _SPACE = re.compile(r"\s+")
 _EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.]+\b")

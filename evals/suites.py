@@ -16,6 +16,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from evals.errors import SuiteError, SuiteUnavailable
 
 ROOT = Path(__file__).resolve().parent.parent
+# Deterministic first, then semantic, then the LLM judge. "retrieval" covers recall@k and MRR.
+SCORERS = (
+    "route", "intent", "needs_human", "platform_lint", "banned_phrases", "addresses_author", "required_facts",
+    "forbidden", "citations_valid", "links_in_kb", "no_prompt_leak", "injection_flagged", "retrieval",
+    "reference_similarity", "checklist",
+)
 BUILTIN_DIR = Path(__file__).resolve().parent / "suites"
 
 
@@ -88,6 +94,14 @@ class Suite(Strict):
     cases_file: str | None = None
     cases: list[Case] = Field(default_factory=list)
     source: str = Field(default="", exclude=True)
+
+    @field_validator("scorers")
+    @classmethod
+    def _known_scorers(cls, value: list[str] | None) -> list[str] | None:
+        unknown = sorted(set(value or []) - set(SCORERS))
+        if unknown:
+            raise ValueError(f"unknown scorers {unknown}; known: {', '.join(SCORERS)}")
+        return value
 
     def knowledge_paths(self) -> list[Path]:
         base = Path(self.source).parent if self.source else ROOT

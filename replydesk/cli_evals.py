@@ -79,6 +79,8 @@ def run(
     settings = get_settings()
     options = RunOptions(suites=suites, repeats=repeats, concurrency=concurrency, rate_limit=rate_limit,
                          prompt_file=prompt, judge=judge, cache=cache, label=label, limit=limit)
+    if fail_on_regression and baseline is None and not dry_run:
+        _fail("--fail-on-regression needs --baseline RUN")
     try:
         if dry_run:
             plan = estimate(settings, options)
@@ -87,17 +89,20 @@ def run(
             else:
                 console.print_json(json.dumps(plan))
             return
+        baseline_id: int | None = None
         if baseline is not None:
             from evals.store import get_run
 
-            get_run(open_engine(settings), baseline)  # fail before spending anything on a bad reference
+            # Resolved now: fails before spending anything, and 'latest' must not become this very run.
+            baseline_id = get_run(open_engine(settings), baseline).id
         with Progress(console=err, transient=True, disable=as_json) as progress:
             task = progress.add_task("running cases", total=None)
             result = EvalRunner(settings, options, lambda done, total: progress.update(task, completed=done,
                                                                                     total=total)).execute()
         gate: dict[str, Any] | None = None
-        if baseline is not None:
-            comparison = compare_runs(open_engine(settings), baseline, result.run_id, alpha=alpha, max_drop=max_drop)
+        if baseline_id is not None:
+            comparison = compare_runs(open_engine(settings), baseline_id, result.run_id, alpha=alpha,
+                                      max_drop=max_drop)
             gate = {"baseline": comparison.run_a, "regression": comparison.regression, "reason": comparison.reason,
                     "pass_to_fail": comparison.pass_to_fail, "fail_to_pass": comparison.fail_to_pass,
                     "p_value": comparison.p_value, "flips": [f"{d.suite}/{d.case_id}: {d.flip}"
@@ -113,10 +118,8 @@ def run(
         if gate:
             style = "red" if gate["regression"] else "green"
             console.print(f"[{style}]vs run {gate['baseline']}: {gate['reason']}[/{style}]")
-    if fail_on_regression:
-        if gate is None:
-            _fail("--fail-on-regression needs --baseline RUN")
-        elif gate["regression"]:
+    if fail_on_regression and gate is not None:
+        if gate["regression"]:
             _fail(f"regression against run {gate['baseline']}: {gate['reason']}")
         elif errors > max_errors:
             _fail(f"{errors} cases errored (tolerated: {max_errors}); the gate cannot vouch for this run")
@@ -236,7 +239,7 @@ def calibrate(
 
     settings = get_settings()
     try:
-        if sum(x is not None and x is not False for x in (ratings, dstc, queue or None)) != 1:
+        if sum((ratings is not None, dstc is not None, queue)) != 1:
             _fail("give exactly one of --ratings FILE, --dstc ENTRY.json --dstc-logs logs.json, or --queue")
         if ratings is not None:
             items = load_ratings(ratings)

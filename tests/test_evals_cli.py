@@ -37,7 +37,9 @@ def cli_env(tmp_path: Path, sample_chroma: Path, llm_stub: OpenAIStub,
 def _run(*args: str) -> tuple[int, dict]:
     result = runner.invoke(app, ["eval", "run", *args, "--json"])
     out = result.stdout.strip().splitlines()
-    return result.exit_code, json.loads(out[-1]) if out and out[-1].startswith("{") else {"output": result.output}
+    if out and out[-1].startswith("{"):
+        return result.exit_code, json.loads(out[-1])
+    return result.exit_code, {"output": result.output, "exception": repr(result.exception)}
 
 
 def test_fail_on_regression_fails_a_degraded_prompt_and_passes_the_baseline(cli_env: Path) -> None:
