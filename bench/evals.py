@@ -58,9 +58,9 @@ def _suite(path: Path, name: str, count: int, suffix: str = "") -> str:
     for i in range(count):
         text, faq = QUESTIONS[i % len(QUESTIONS)]
         # Each author is a distinct name, so each case's prompts (and cache keys) are distinct.
-        name = f"{FIRST[i % len(FIRST)]} {LAST[(i // len(FIRST)) % len(LAST)]}"
+        author = f"{FIRST[i % len(FIRST)]} {LAST[(i // len(FIRST)) % len(LAST)]}"
         cases.append({"id": f"c{i:04d}", "message": {"text": text + suffix, "platform": "x",
-                      "author": {"id": f"u{i}", "handle": name.lower().replace(" ", "_"), "display_name": name}},
+                      "author": {"id": f"u{i}", "handle": author.lower().replace(" ", "_"), "display_name": author}},
                       "expect": {"knowledge_ids": [faq], "addresses_author": True}})
     path.write_text(yaml.safe_dump({"name": name, "rubric": RUBRIC, "cases": cases}))
     return str(path)
@@ -114,6 +114,9 @@ def main() -> None:
     print(f"first run: {live} live LLM calls ({calls_first} seen by the server), verdicts {totals}")
     print(f"ideal {ideal:.2f} s; whole run {wall:.2f} s → {wall / ideal:.3f}x ideal; "
           f"sample phase {phase:.2f} s → {phase / ideal:.3f}x ideal")
+    nominal = live * LLM_LATENCY / CONCURRENCY
+    print(f"(against the nominal {LLM_LATENCY * 1000:.0f} ms instead of the measured call: ideal {nominal:.2f} s, "
+          f"whole run {wall / nominal:.3f}x)")
     hits = second.summary["calls"]
     print(f"second run: {wall_second:.2f} s, cache hits {hits['cache_hits']}, live calls {hits['ok']}, "
           f"hit rate {hits['cache_hit_rate']:.1%}, calls seen by the server {calls_second}")

@@ -109,14 +109,19 @@ def test_dry_run_estimates_calls_and_tokens(cli_env: Path, llm_stub: OpenAIStub)
 
 def test_runs_without_any_llm_say_so(tmp_path: Path, sample_chroma: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REPLYDESK_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("REPLYDESK_EVAL_SHARED_DATA", str(tmp_path / "no-shared-data"))
     settings_module.get_settings.cache_clear()
     seed_eval_kb(settings_module.get_settings(), sample_chroma)
     try:
-        code, out = _run("tone", "retrieval", "--limit", "3")
+        code, out = _run("tone", "retrieval", "safety", "--limit", "3")
+        only_safety = runner.invoke(app, ["eval", "run", "safety"])
     finally:
         settings_module.get_settings.cache_clear()
     assert code == 0, out
     assert any("no judge endpoint configured" in n for n in out["notes"])
+    assert any("'safety' needs garak_injection, bipia" in n and "skipped" in n for n in out["notes"])
+    assert set(out["summary"]["suites"]) == {"tone", "retrieval"}
+    assert only_safety.exit_code == 1 and "no suite could run" in only_safety.output
     assert out["summary"]["judge"] == {"enabled": False, "items": 0, "passed": 0, "failed": 0, "errors": 0}
     assert out["summary"]["suites"]["retrieval"]["metrics"]["recall@5"] == 1.0
 
