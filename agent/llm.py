@@ -42,14 +42,23 @@ def _schema_unsupported(exc: openai.BadRequestError) -> bool:
 
 
 class LLMDrafter:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        client: openai.OpenAI | None = None,
+        prompt_override: tuple[str, str] | None = None,
+    ) -> None:
+        """``client`` and ``prompt_override`` (system, user template) are seams for eval runs, which
+        route calls through their own cache and try alternative prompts; the app never passes them."""
         self.model = settings.llm_model
-        self.client = openai.OpenAI(
+        self.client = client or openai.OpenAI(
             base_url=settings.llm_base_url,
             api_key=settings.llm_api_key or "not-needed",
             timeout=settings.llm_timeout,
             max_retries=settings.llm_max_retries,
         )
+        self.system_prompt, self.user_template = prompt_override or (DRAFT_SYSTEM, DRAFT_USER)
         self._schema_ok = True
         self._lock = threading.Lock()
 
@@ -63,7 +72,7 @@ class LLMDrafter:
     ) -> list[dict[str, str]]:
         sources = "\n".join(f"[{h['id']}] {h.get('text', '')}" for h in hits) or "(none)"
         thread = "\n".join(f"{t.author}: {t.text}" for t in message.thread) or "(none)"
-        user = DRAFT_USER.format(
+        user = self.user_template.format(
             platform=message.platform,
             visibility="public" if message.public else "private",
             max_chars=profile.max_chars,
@@ -76,7 +85,7 @@ class LLMDrafter:
             sources=sources,
             instructions=f"\nREVIEWER INSTRUCTIONS FOR THIS VERSION:\n{instructions}\n" if instructions else "",
         )
-        return [{"role": "system", "content": DRAFT_SYSTEM}, {"role": "user", "content": user}]
+        return [{"role": "system", "content": self.system_prompt}, {"role": "user", "content": user}]
 
     def draft(
         self,

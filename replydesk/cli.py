@@ -221,3 +221,11 @@ def main() -> None:  # pragma: no cover - console entry point
         app()
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+from replydesk.cli_evals import eval_app  # noqa: E402  (at the bottom: one registration line per area)
+
+app.add_typer(eval_app, name="eval")
+
+if __name__ == "__main__":
+    main()

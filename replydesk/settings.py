@@ -41,6 +41,21 @@ class Settings(BaseSettings):
     )
     retrieve_k: int = Field(default=5, ge=1, le=50)
 
+    # Evals: the judge may be another endpoint/model than the drafting LLM (unset → the drafting one).
+    eval_judge_base_url: str | None = None
+    eval_judge_api_key: str | None = None
+    eval_judge_model: str | None = None
+    eval_judge_timeout: float = Field(default=30.0, gt=0)
+    eval_judge_max_retries: int = Field(default=2, ge=0)
+    eval_concurrency: int = Field(default=8, ge=1, le=256, description="Most LLM calls in flight at once.")
+    eval_rate_limit: float | None = Field(default=None, gt=0, description="LLM requests per second (none: no cap).")
+    eval_prices: Path | None = Field(default=None, description="YAML price table; default evals/prices.yaml.")
+    eval_shared_data: Path | None = Field(default=None, description="Public datasets; default ../shared/data.")
+
+    @property
+    def judge_enabled(self) -> bool:
+        return bool(self.eval_judge_base_url or self.eval_judge_api_key or self.llm_enabled)
+
     @property
     def llm_enabled(self) -> bool:
         return bool(self.llm_base_url or self.llm_api_key)

@@ -6,7 +6,8 @@ from alembic import context
 from sqlalchemy import create_engine, pool
 from sqlmodel import SQLModel
 
-import api.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+import api.eval_models
+import api.models  # noqa: F401  (both register their tables on SQLModel.metadata)
 
 config = context.config
 target_metadata = SQLModel.metadata

@@ -1,0 +1,1 @@
+"""Eval suites, scorers, judges, runs, reports. Nothing outside ``evals/`` imports this package."""
