@@ -6,8 +6,10 @@ from fastapi import APIRouter, Query
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from api.deps import ContextDep, Viewer
+from api.deps import CM, ContextDep, Viewer, actor_of
+from api.errors import NotFound
 from api.models import Delivery
+from api.relay import requeue_delivery
 from api.schemas import DeliveryList, DeliveryPublic
 
 router = APIRouter(prefix="/v1/deliveries", tags=["deliveries"])
@@ -35,3 +37,19 @@ def list_deliveries(
     return DeliveryList(
         data=[DeliveryPublic.model_validate(r, from_attributes=True) for r in rows], count=int(count)
     )
+
+
+@router.get("/{delivery_id}", response_model=DeliveryPublic)
+def get_delivery(delivery_id: int, ctx: ContextDep, _key: Viewer) -> DeliveryPublic:
+    with Session(ctx.engine) as session:
+        row = session.get(Delivery, delivery_id)
+    if row is None:
+        raise NotFound("delivery not found")
+    return DeliveryPublic.model_validate(row, from_attributes=True)
+
+
+@router.post("/{delivery_id}/requeue", response_model=DeliveryPublic)
+def requeue(delivery_id: int, ctx: ContextDep, key: CM) -> DeliveryPublic:
+    """Send a dead-lettered (failed) delivery again, with the same webhook-id."""
+    row = requeue_delivery(ctx.engine, delivery_id, actor_of(key))
+    return DeliveryPublic.model_validate(row, from_attributes=True)
