@@ -74,11 +74,11 @@ class Relay:
             return False
         delivery, message = claimed
         try:
-            self._send(delivery, message)
+            target = self._send(delivery, message)
         except Exception as exc:  # any failure is retried with backoff, then dead-lettered visibly
             self._failed(delivery, f"{type(exc).__name__}: {exc}")
         else:
-            self._delivered(delivery)
+            self._delivered(delivery, target)
         return True
 
     def run_forever(self, stop: threading.Event) -> None:
@@ -109,26 +109,28 @@ class Relay:
         with Session(self.engine) as session:
             return delivery_target(self.settings, workspace_config(session, workspace))
 
-    def _send(self, delivery: Delivery, message: Message) -> None:
+    def _send(self, delivery: Delivery, message: Message) -> str:
+        """Deliver once; returns where it went."""
         body = json.dumps(self.payload(delivery, message), separators=(",", ":")).encode()
         url, secret = self._target(delivery.workspace)
         if not url:
             self.settings.ensure_dirs()
             with self.settings.delivery_log.open("ab") as log_file:
                 log_file.write(body + b"\n")
-            return
+            return f"log:{self.settings.delivery_log}"
         timestamp = str(int(time.time()))
         headers = {"content-type": "application/json", "webhook-id": delivery.uid, "webhook-timestamp": timestamp}
         if secret:
             headers["webhook-signature"] = sign(secret, delivery.uid, timestamp, body)
         response = self.client.post(url, content=body, headers=headers)
         response.raise_for_status()
+        return url
 
-    def _delivered(self, delivery: Delivery) -> None:
+    def _delivered(self, delivery: Delivery, target: str) -> None:
         with session_scope(self.engine) as session:
             done = session.exec(
                 update(Delivery).where(col(Delivery.id) == delivery.id, col(Delivery.status) == "pending")
-                .values(status="delivered", delivered_at=utcnow(), last_error=None)
+                .values(status="delivered", delivered_at=utcnow(), last_error=None, target=target)
             )
             if done.rowcount == 1:
                 _set_draft_status(session, delivery.draft_id, "delivered", RELAY, delivery_id=delivery.uid)
