@@ -39,7 +39,7 @@ def bulk(body: BulkDecision, ctx: ContextDep, key: CM) -> BulkResult:
 
 @router.post("/{draft_id}/claim", response_model=DraftPublic)
 def claim(
-    draft_id: int, version: VersionDep, ctx: ContextDep, key: CM, response: Response,
+    draft_id: int, key: CM, version: VersionDep, ctx: ContextDep, response: Response,
     body: DraftAssign | None = None,
 ) -> DraftPublic:
     """Take a draft (or give it to ``assignee``) with a lock that expires after ``minutes``."""
@@ -51,7 +51,7 @@ def claim(
 
 
 @router.post("/{draft_id}/release", response_model=DraftPublic)
-def release(draft_id: int, version: VersionDep, ctx: ContextDep, key: CM, response: Response) -> DraftPublic:
+def release(draft_id: int, key: CM, version: VersionDep, ctx: ContextDep, response: Response) -> DraftPublic:
     draft = assign_draft(ctx.engine, draft_id, version, None, 0, actor_of(key))
     return _public(draft, None, response)
 

@@ -136,7 +136,7 @@ def get_draft(draft_id: int, ctx: ContextDep, _key: Viewer, response: Response) 
 
 @router.patch("/{draft_id}", response_model=DraftPublic)
 def update_draft(
-    draft_id: int, body: DraftEdit, version: VersionDep, ctx: ContextDep, key: CM, response: Response
+    draft_id: int, body: DraftEdit, key: CM, version: VersionDep, ctx: ContextDep, response: Response
 ) -> DraftPublic:
     draft = edit_draft(ctx.engine, draft_id, version, body.text, actor_of(key))
     return _public(draft, None, response)
@@ -144,7 +144,7 @@ def update_draft(
 
 @router.post("/{draft_id}/approve", response_model=DraftPublic)
 def approve(
-    draft_id: int, version: VersionDep, ctx: ContextDep, key: CM, response: Response,
+    draft_id: int, key: CM, version: VersionDep, ctx: ContextDep, response: Response,
     body: DraftApprove | None = None,
 ) -> DraftPublic:
     draft = approve_draft(ctx.engine, draft_id, version, body.text if body else None, actor_of(key),
@@ -154,7 +154,7 @@ def approve(
 
 @router.post("/{draft_id}/reject", response_model=DraftPublic)
 def reject(
-    draft_id: int, body: DraftReject, version: VersionDep, ctx: ContextDep, key: CM, response: Response
+    draft_id: int, body: DraftReject, key: CM, version: VersionDep, ctx: ContextDep, response: Response
 ) -> DraftPublic:
     draft = reject_draft(ctx.engine, draft_id, version, body.reason, actor_of(key))
     return _public(draft, None, response)
@@ -162,7 +162,7 @@ def reject(
 
 @router.post("/{draft_id}/regenerate", response_model=DraftPublic)
 def regenerate(
-    draft_id: int, version: VersionDep, ctx: ContextDep, key: CM, response: Response,
+    draft_id: int, key: CM, version: VersionDep, ctx: ContextDep, response: Response,
     body: DraftRegenerate | None = None,
 ) -> DraftPublic:
     instructions = body.instructions if body else ""
