@@ -132,18 +132,19 @@ class IdempotencyMiddleware:
         await self._run(scope, body, send, ctx.engine, row.id or 0)
 
     async def _run(self, scope: Scope, body: bytes, send: Send, engine: Engine, row_id: int) -> None:
-        sent = False
+        given = False
+        stored = False
         status, headers, out = 500, {}, bytearray()
 
         async def replay_body() -> Message:
-            nonlocal sent
-            if sent:
+            nonlocal given
+            if given:
                 return {"type": "http.disconnect"}
-            sent = True
+            given = True
             return {"type": "http.request", "body": body, "more_body": False}
 
         async def capture(message: Message) -> None:
-            nonlocal status
+            nonlocal status, stored
             if message["type"] == "http.response.start":
                 status = int(message["status"])
                 for k, v in message.get("headers", []):
@@ -151,9 +152,14 @@ class IdempotencyMiddleware:
                         headers[k.decode("latin-1").lower()] = v.decode("latin-1")
             elif message["type"] == "http.response.body":
                 out.extend(message.get("body", b""))
+                if not message.get("more_body"):
+                    # Store before the client sees the end of the answer, so its retry finds the result.
+                    await run_in_threadpool(_finish, engine, row_id, status, headers, bytes(out))
+                    stored = True
             await send(message)
 
         try:
             await self.app(scope, replay_body, capture)
         finally:
-            await run_in_threadpool(_finish, engine, row_id, status, headers, bytes(out))
+            if not stored:
+                await run_in_threadpool(_finish, engine, row_id, 500, headers, b"")
