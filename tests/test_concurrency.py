@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import os
 from collections import Counter
 
@@ -22,6 +23,8 @@ from tests.webhook_verifier import load_reference_verifier
 
 DRAFTS = 100
 PER_DRAFT = 10
+
+log = logging.getLogger(__name__)
 
 
 async def _approve_all(base_url: str, keys: list[str], draft_ids: list[int]) -> list[int]:
@@ -59,7 +62,7 @@ def test_thousand_concurrent_approvals_deliver_exactly_once(backend_settings: Se
         finally:
             server.stop()
         tally = Counter(codes)
-        print(f"\n{settings.sqlalchemy_url.split(':')[0]}: status codes {dict(tally)}, outbox rows {outbox}, "
+        log.info(f"{settings.sqlalchemy_url.split(':')[0]}: status codes {dict(tally)}, outbox rows {outbox}, "
               f"receiver got {len(receiver.received)}")
         assert tally[200] == DRAFTS
         assert set(tally) <= {200, 409, 412}

@@ -1,4 +1,4 @@
-"""Every route enforces its role: the whole role × route matrix, plus key revocation and last use."""
+"""Every route enforces its role: the whole role-by-route matrix, plus key revocation and last use."""
 
 from __future__ import annotations
 

@@ -4,6 +4,7 @@ middle of a job loses nothing and doubles nothing (its lease runs out and anothe
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import signal
@@ -30,6 +31,8 @@ QUESTIONS = [
     "how do I pair the app?", "do you ship to Canada?", "what does the warranty cover?",
 ]
 LEASE_SECONDS = 4.0
+
+log = logging.getLogger(__name__)
 
 
 @pytest.fixture
@@ -124,7 +127,7 @@ def _run(settings: Settings, messages: int, workers: int) -> None:
     assert _count(engine, DraftVersion) == messages
     workers_used = {j.worker.split(":")[1] for j in jobs if j.worker}
     assert len(workers_used) == workers
-    print(f"\n{engine.dialect.name}: {messages} messages, {workers} workers (one SIGKILLed mid-job: job "
+    log.info(f"{engine.dialect.name}: {messages} messages, {workers} workers (one SIGKILLed mid-job: job "
           f"{killed_job} redone on attempt {retried.attempts}); drafts {messages}, duplicates 0")
     engine.dispose()
 
