@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import insert, select
 from sqlalchemy.engine import Engine
@@ -20,7 +21,7 @@ def seed_drafts(engine: Engine, count: int, prefix: str = "seed", workspace: str
     ids: list[int] = []
     for start in range(0, count, batch):
         rows = range(start, min(count, start + batch))
-        messages = [
+        messages: list[dict[str, Any]] = [
             {"workspace": workspace, "platform": PLATFORMS[i % len(PLATFORMS)], "external_id": f"{prefix}-{i}",
              "author": {"id": f"u{i}", "handle": f"user{i}"}, "text": f"question number {i}?", "thread": [],
              "thread_id": None, "public": True, "received_at": now - timedelta(minutes=i % 600),

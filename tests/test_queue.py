@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from tests.conftest import LiveServer, message_body, wait_for, wait_for_draft
 from tests.seed import seed_drafts
@@ -36,10 +37,10 @@ def test_filters_sorts_and_cursor_pages(backend_live: LiveServer) -> None:
     ids = seed_drafts(backend_live.engine, 130)
     with backend_live.client("viewer") as viewer:
         for sort in ("-priority", "due", "created", "-id"):
-            seen: list[dict[str, object]] = []
+            seen: list[dict[str, Any]] = []
             cursor = None
             while True:
-                params: dict[str, object] = {"sort": sort, "limit": 50, "status": "pending"}
+                params: dict[str, Any] = {"sort": sort, "limit": 50, "status": "pending"}
                 if cursor:
                     params["cursor"] = cursor
                 page = viewer.get("/v1/drafts", params=params).json()

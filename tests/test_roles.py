@@ -79,7 +79,7 @@ def _api_routes(routes: list[Any]) -> list[APIRoute]:
 
 def _routes() -> list[tuple[str, str]]:
     app = create_app()
-    routes = sorted({(m, r.path) for r in _api_routes(app.routes) for m in r.methods - {"HEAD", "OPTIONS"}})
+    routes = sorted({(m, r.path) for r in _api_routes(app.routes) for m in (r.methods or set()) - {"HEAD", "OPTIONS"}})
     assert len(routes) >= len(EXPECTED)
     return routes
 

@@ -12,9 +12,11 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from api.db import make_engine, migrate
@@ -90,7 +92,7 @@ def _run(settings: Settings, messages: int, workers: int) -> None:
     engine = make_engine(settings)
     for i in range(messages):
         body = MessageCreate(external_id=f"scale-{i}", platform=("x", "instagram", "reddit")[i % 3],
-                             author={"id": f"u{i}", "handle": f"rider{i}"},  # type: ignore[arg-type]
+                             author={"id": f"u{i}", "handle": f"rider{i}"},
                              text=QUESTIONS[i % len(QUESTIONS)])
         submit_message(engine, body, "default")
     procs = _start_workers(settings, workers)
@@ -132,14 +134,14 @@ def _run(settings: Settings, messages: int, workers: int) -> None:
     engine.dispose()
 
 
-def _count(engine: object, model: object, *where: object) -> int:
-    with Session(engine) as session:  # type: ignore[arg-type]
-        return int(session.exec(select(func.count()).select_from(model).where(*where)).one())  # type: ignore[arg-type]
+def _count(engine: Engine, model: Any, *where: Any) -> int:
+    with Session(engine) as session:
+        return int(session.exec(select(func.count()).select_from(model).where(*where)).one())
 
 
-def _distinct(engine: object, column: object) -> int:
-    with Session(engine) as session:  # type: ignore[arg-type]
-        return int(session.exec(select(func.count(func.distinct(column)))).one())  # type: ignore[arg-type]
+def _distinct(engine: Engine, column: Any) -> int:
+    with Session(engine) as session:
+        return int(session.exec(select(func.count(func.distinct(column)))).one())
 
 
 @pytest.mark.load
