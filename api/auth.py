@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from api.audit import audit_other
-from api.db import session_scope
+from api.db import read_session, session_scope
 from api.models import ApiKey, utcnow
 
 KEY_PREFIX = "rdk_"
@@ -48,7 +48,7 @@ def issue_key(engine: Engine, role: str, name: str = "", actor: tuple[str, str] 
 
 
 def list_keys(engine: Engine) -> list[ApiKey]:
-    with Session(engine) as session:
+    with read_session(engine) as session:
         return list(session.exec(select(ApiKey).order_by(col(ApiKey.id))).all())
 
 

@@ -20,6 +20,7 @@ from sqlmodel import Session, create_engine
 
 from replydesk.settings import Settings
 
+_READ_ONLY = "replydesk_read_only"
 _PG_MIGRATION_LOCK = 7_412_019  # any constant: one advisory lock id for Replydesk's migrations
 
 
@@ -42,9 +43,15 @@ def make_engine(settings: Settings) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Readers (see read_session) begin deferred: under WAL they never wait for the write lock.
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(_READ_ONLY) else "BEGIN IMMEDIATE")
 
     return engine
+
+
+def read_session(engine: Engine) -> Session:
+    """A session for reads only: on SQLite it does not take the write lock (writes in it would fail)."""
+    return Session(engine.execution_options(**{_READ_ONLY: True}))
 
 
 @contextmanager

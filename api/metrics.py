@@ -14,6 +14,7 @@ from sqlalchemy import case, func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from api.db import read_session
 from api.models import Delivery, Draft, Job, Message, utcnow
 
 _SECONDS_BUCKETS = (0.1, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 24 * 3600)
@@ -36,7 +37,7 @@ class QueueCollector(Collector):
         self.engine = engine
 
     def collect(self) -> Iterator[Any]:
-        with Session(self.engine) as session:
+        with read_session(self.engine) as session:
             for name, model, doc in (
                 ("replydesk_queue_depth", Draft, "Drafts by status (the approval queue)."),
                 ("replydesk_messages", Message, "Inbound messages by status."),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -45,6 +45,10 @@ class Message(SQLModel, table=True):
 
 class Draft(SQLModel, table=True):
     __tablename__ = "drafts"
+    __table_args__ = (
+        Index("ix_drafts_queue_priority", "status", "priority", "id"),
+        Index("ix_drafts_queue_due", "status", "due_at", "id"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     message_id: int = Field(foreign_key="messages.id", unique=True)
     workspace: str = Field(default="default", index=True)
@@ -71,7 +75,7 @@ class Draft(SQLModel, table=True):
     reject_reason: str | None = None
     # Queue semantics (migration 0002): set by the worker when the draft is recorded.
     priority: int = Field(default=0, index=True)
-    due_at: datetime | None = Field(default=None, index=True)
+    due_at: datetime | None = Field(default=None, index=True)  # always set when a draft is recorded
     response_target_hours: float | None = None
     intent: str | None = Field(default=None, index=True)
     assignee: str | None = Field(default=None, index=True)

@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 
 from agent.state import ReviewDecision, ReviewRequest
 from api.audit import INGEST, WORKER, Actor, audit_draft, record_version
-from api.db import session_scope
+from api.db import read_session, session_scope
 from api.models import Draft, Job, Message, utcnow
 from api.priority import due_at, priority_of
 from api.schemas import MessageCreate
@@ -25,7 +25,7 @@ from api.schemas import MessageCreate
 def submit_message(engine: Engine, body: MessageCreate, workspace: str) -> tuple[Message, bool]:
     """Store a message and its draft job; the same (workspace, platform, external_id) is one message."""
     def existing() -> Message | None:
-        with Session(engine) as session:
+        with read_session(engine) as session:
             return session.exec(
                 select(Message).where(
                     Message.workspace == workspace,
@@ -154,6 +154,7 @@ def record_review(
     fields |= _queue_fields(message, request, target_hours, graph_seconds)
     if draft is None:
         now = utcnow()
+        fields.setdefault("due_at", now)  # no target known: due at once (sorting by due needs a value)
         draft = Draft(
             message_id=message.id or 0, workspace=message.workspace, platform=message.platform,
             graph_thread=thread, created_at=now, draft_seconds=_seconds_between(message.created_at, now), **fields,

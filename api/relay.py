@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from api.audit import RELAY, Actor, audit_draft
-from api.db import session_scope
+from api.db import read_session, session_scope
 from api.errors import Conflict, NotFound
 from api.models import Delivery, Draft, Message, utcnow
 from api.signing import sign
@@ -106,7 +106,7 @@ class Relay:
         }
 
     def _target(self, workspace: str) -> tuple[str | None, str | None]:
-        with Session(self.engine) as session:
+        with read_session(self.engine) as session:
             return delivery_target(self.settings, workspace_config(session, workspace))
 
     def _send(self, delivery: Delivery, message: Message) -> str:

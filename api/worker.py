@@ -18,7 +18,7 @@ from sqlmodel import Session
 from agent.runner import ReplyRunner
 from agent.state import Author, InboundMessage, ReviewDecision, ThreadTurn
 from api.audit import WORKER, audit_draft, record_version
-from api.db import session_scope
+from api.db import read_session, session_scope
 from api.jobs import abandoned_jobs, claim_job, finish_job, keep_lease
 from api.models import Draft, Job, Message, utcnow
 from api.priority import ResponseTargets
@@ -85,7 +85,7 @@ class Worker:
                 stop.wait(self.settings.worker_poll_seconds)
 
     def _draft(self, job: Job) -> None:
-        with Session(self.engine) as session:
+        with read_session(self.engine) as session:
             message = session.get(Message, job.message_id)
         if message is None:
             raise ValueError(f"message {job.message_id} is gone")
@@ -103,7 +103,7 @@ class Worker:
                 record_review(session, fresh, request, thread, target_hours=target, graph_seconds=graph_seconds)
 
     def _resume(self, job: Job) -> None:
-        with Session(self.engine) as session:
+        with read_session(self.engine) as session:
             draft = session.get(Draft, job.draft_id)
         if draft is None:
             raise ValueError(f"draft {job.draft_id} is gone")

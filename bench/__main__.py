@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import logging
 
-from bench import loop
+from bench import loop, queue
 
-BENCHMARKS = {"loop": loop.main}
+BENCHMARKS = {"loop": loop.main, "queue": queue.main}
 
 
 def main() -> None:

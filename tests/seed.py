@@ -59,4 +59,8 @@ def seed_drafts(engine: Engine, count: int, prefix: str = "seed", workspace: str
                 for did, text in got
             ])
             ids.extend(did for did, _text in got)
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            # Planner statistics, as autovacuum would gather them after a bulk load this size.
+            conn.exec_driver_sql("VACUUM ANALYZE drafts, messages, draft_versions")
     return sorted(ids)

@@ -4,8 +4,9 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
+from api.db import read_session
 from api.deps import Admin, ContextDep
 from api.models import AuditEvent
 from api.pagination import aware, decode_cursor, encode_cursor
@@ -44,7 +45,7 @@ def audit_log(
     if cursor:
         _key_value, last_id = decode_cursor(cursor, "audit")
         conditions.append(col(AuditEvent.id) > last_id)
-    with Session(ctx.engine) as session:
+    with read_session(ctx.engine) as session:
         rows = session.exec(
             select(AuditEvent).where(*conditions).order_by(col(AuditEvent.id)).limit(limit + 1)
         ).all()

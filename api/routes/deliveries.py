@@ -4,8 +4,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from sqlalchemy import func
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
+from api.db import read_session
 from api.deps import CM, ContextDep, Viewer, actor_of
 from api.errors import NotFound
 from api.models import Delivery
@@ -29,7 +30,7 @@ def list_deliveries(
         conditions.append(col(Delivery.draft_id) == draft_id)
     if status:
         conditions.append(col(Delivery.status) == status)
-    with Session(ctx.engine) as session:
+    with read_session(ctx.engine) as session:
         count = session.exec(select(func.count()).select_from(Delivery).where(*conditions)).one()
         rows = session.exec(
             select(Delivery).where(*conditions).order_by(col(Delivery.id)).offset(offset).limit(limit)
@@ -41,7 +42,7 @@ def list_deliveries(
 
 @router.get("/{delivery_id}", response_model=DeliveryPublic)
 def get_delivery(delivery_id: int, ctx: ContextDep, _key: Viewer) -> DeliveryPublic:
-    with Session(ctx.engine) as session:
+    with read_session(ctx.engine) as session:
         row = session.get(Delivery, delivery_id)
     if row is None:
         raise NotFound("delivery not found")

@@ -6,8 +6,9 @@ import difflib
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
+from api.db import read_session
 from api.decisions import assign_draft, bulk_decide
 from api.deps import CM, ContextDep, VersionDep, Viewer, actor_of
 from api.errors import NotFound
@@ -57,7 +58,7 @@ def release(draft_id: int, key: CM, version: VersionDep, ctx: ContextDep, respon
 
 
 def _versions(ctx: ContextDep, draft_id: int) -> list[DraftVersion]:
-    with Session(ctx.engine) as session:
+    with read_session(ctx.engine) as session:
         if session.get(Draft, draft_id) is None:
             raise NotFound("draft not found")
         return list(session.exec(

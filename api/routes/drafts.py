@@ -5,8 +5,9 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 from sqlalchemy import func, or_
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
+from api.db import read_session
 from api.decisions import approve_draft, edit_draft, regenerate_draft, reject_draft
 from api.deps import CM, ContextDep, VersionDep, Viewer, actor_of
 from api.errors import NotFound
@@ -44,7 +45,7 @@ def _public(draft: Draft, message: Message | None, response: Response | None = N
 
 
 def _load(ctx: ContextDep, draft_id: int) -> tuple[Draft, Message | None]:
-    with Session(ctx.engine) as session:
+    with read_session(ctx.engine) as session:
         draft = session.get(Draft, draft_id)
         if draft is None:
             raise NotFound("draft not found")
@@ -56,7 +57,7 @@ def _sort_key(sort: str) -> tuple[Any, bool, str]:
     expr: Any = {
         "id": col(Draft.id),
         "priority": col(Draft.priority),
-        "due": func.coalesce(col(Draft.due_at), col(Draft.created_at)),
+        "due": col(Draft.due_at),
         "created": col(Draft.created_at),
     }[name]
     return expr, sort.startswith("-"), name
@@ -83,7 +84,7 @@ def list_drafts(
 ) -> DraftList:
     now = utcnow()
     key_expr, descending, _name = _sort_key(sort)
-    due = func.coalesce(col(Draft.due_at), col(Draft.created_at))
+    due = col(Draft.due_at)
     conditions: list[Any] = []
     if status:
         conditions.append(col(Draft.status).in_([s.strip() for s in status.split(",") if s.strip()]))
@@ -113,7 +114,7 @@ def list_drafts(
         key, last_id = decode_cursor(cursor, sort)
         page.append(after(key_expr, col(Draft.id), descending, key, last_id))
     order = [key_expr.desc(), col(Draft.id).desc()] if descending else [key_expr.asc(), col(Draft.id).asc()]
-    with Session(ctx.engine) as session:
+    with read_session(ctx.engine) as session:
         count = session.exec(select(func.count()).select_from(Draft).where(*conditions)).one()
         query = select(Draft, Message).join(Message, col(Message.id) == col(Draft.message_id)).where(*page)
         rows = session.exec(query.order_by(*order).offset(0 if cursor else offset).limit(limit + 1)).all()
@@ -122,7 +123,7 @@ def list_drafts(
     next_cursor = None
     if more and rows:
         last = rows[-1][0]
-        key_value = {"id": last.id, "priority": last.priority, "due": last.due_at or last.created_at,
+        key_value = {"id": last.id, "priority": last.priority, "due": last.due_at,
                      "created": last.created_at}[sort.lstrip("-")]
         next_cursor = encode_cursor(sort, key_value, last.id or 0)
     return DraftList(data=[_public(d, m) for d, m in rows], count=int(count), next_cursor=next_cursor)

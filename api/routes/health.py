@@ -4,8 +4,9 @@ from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
-from sqlmodel import Session, select
+from sqlmodel import select
 
+from api.db import read_session
 from api.deps import ContextDep
 
 router = APIRouter(tags=["health"])
@@ -13,7 +14,7 @@ router = APIRouter(tags=["health"])
 
 @router.get("/healthz")
 def healthz(ctx: ContextDep) -> dict[str, object]:
-    with Session(ctx.engine) as session:
+    with read_session(ctx.engine) as session:
         session.exec(select(text("1"))).one()
     return {
         "status": "ok",

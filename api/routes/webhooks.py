@@ -11,11 +11,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response, status
 from pydantic import ValidationError
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 from starlette.concurrency import run_in_threadpool
 
 from api.audit import audit_other
-from api.db import session_scope
+from api.db import read_session, session_scope
 from api.deps import Admin, ContextDep, actor_of
 from api.errors import BadRequest, Conflict, NotFound, Unauthorized, UnprocessableEntity
 from api.models import WebhookSource, utcnow
@@ -43,7 +43,7 @@ def _public(settings: Settings, source: WebhookSource, with_secret: bool = False
 
 @router.get("/sources", response_model=WebhookSourceList)
 def list_sources(ctx: ContextDep, _key: Admin) -> WebhookSourceList:
-    with Session(ctx.engine) as session:
+    with read_session(ctx.engine) as session:
         rows = session.exec(select(WebhookSource).order_by(col(WebhookSource.source))).all()
     return WebhookSourceList(data=[_public(ctx.settings, r) for r in rows])
 
@@ -95,7 +95,7 @@ def revoke_source(source: SourcePath, ctx: ContextDep, key: Admin) -> WebhookSou
 
 
 def _active_source(ctx: ContextDep, name: str) -> WebhookSource:
-    with Session(ctx.engine) as session:
+    with read_session(ctx.engine) as session:
         row = session.get(WebhookSource, name)
     if row is None or row.revoked_at is not None:
         raise NotFound(f"unknown webhook source {name!r}")

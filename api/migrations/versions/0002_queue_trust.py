@@ -36,6 +36,9 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_drafts_due_at'), ['due_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_drafts_intent'), ['intent'], unique=False)
         batch_op.create_index(batch_op.f('ix_drafts_assignee'), ['assignee'], unique=False)
+        # The queue's usual pages (a status, by priority or by due time) are index scans, not sorts.
+        batch_op.create_index('ix_drafts_queue_priority', ['status', 'priority', 'id'], unique=False)
+        batch_op.create_index('ix_drafts_queue_due', ['status', 'due_at', 'id'], unique=False)
     op.execute("UPDATE drafts SET due_at = created_at WHERE due_at IS NULL")
 
     with op.batch_alter_table('audit_events', schema=None) as batch_op:
@@ -144,6 +147,8 @@ def downgrade() -> None:
         batch_op.drop_column('workspace')
         batch_op.drop_column('prev_text_hash')
     with op.batch_alter_table('drafts', schema=None) as batch_op:
+        batch_op.drop_index('ix_drafts_queue_due')
+        batch_op.drop_index('ix_drafts_queue_priority')
         for index in ('assignee', 'intent', 'due_at', 'priority'):
             batch_op.drop_index(batch_op.f(f'ix_drafts_{index}'))
         for column in ('completion_tokens', 'prompt_tokens', 'decision_seconds', 'graph_seconds', 'draft_seconds',
