@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, MutableMapping
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -17,8 +18,23 @@ from agent.runner import ReplyRunner
 from api.context import AppContext
 from api.db import migrate
 from api.errors import ApiError
+from api.idempotency import IdempotencyMiddleware
+from api.logs import RequestIdMiddleware
+from api.metrics import Metrics
 from api.relay import Relay
-from api.routes import deliveries, drafts, evals, health, knowledge, messages
+from api.routes import (
+    audit,
+    deliveries,
+    draft_actions,
+    drafts,
+    evals,
+    health,
+    keys,
+    knowledge,
+    messages,
+    webhooks,
+    workspaces,
+)
 from api.worker import Worker
 from knowledge.errors import KnowledgeError
 from replydesk.settings import Settings, get_settings
@@ -65,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         migrate(settings)
         ctx = AppContext.build(settings)
+        ctx.extras["metrics"] = Metrics(ctx.engine)
         app.state.ctx = ctx
         stop = threading.Event()
         threads: list[threading.Thread] = []
@@ -73,13 +90,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.worker_enabled:
             runner = ReplyRunner(settings, AgentRuntime.from_settings(settings))
             worker = Worker(settings, ctx.engine, runner)
+            threads.append(
+                threading.Thread(target=worker.run_forever, args=(stop,), name="replydesk-worker", daemon=True)
+            )
+        if settings.relay_enabled:
             relay = Relay(settings, ctx.engine)
-            threads = [
-                threading.Thread(target=worker.run_forever, args=(stop,), name="replydesk-worker", daemon=True),
-                threading.Thread(target=relay.run_forever, args=(stop,), name="replydesk-relay", daemon=True),
-            ]
-            for thread in threads:
-                thread.start()
+            threads.append(
+                threading.Thread(target=relay.run_forever, args=(stop,), name="replydesk-relay", daemon=True)
+            )
+        for thread in threads:
+            thread.start()
         try:
             yield
         finally:
@@ -94,6 +114,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="Replydesk", version="0.1.0", lifespan=lifespan)
     _install_error_handlers(app)
-    for module in (health, messages, drafts, deliveries, knowledge, evals):
+    # draft_actions before drafts: POST /v1/drafts/bulk must not be read as a draft id.
+    for module in (health, messages, draft_actions, drafts, deliveries, knowledge, keys, audit, workspaces,
+                   webhooks, evals):
         app.include_router(module.router)
+    app.add_middleware(IdempotencyMiddleware)
+    app.add_middleware(RequestIdMiddleware, observe=_observe)  # outermost: every answer has a request id
     return app
+
+
+def _observe(scope: MutableMapping[str, Any], status: int, seconds: float) -> None:
+    app = scope.get("app")
+    ctx = getattr(getattr(app, "state", None), "ctx", None)
+    if ctx is None:
+        return
+    route = scope.get("route")
+    template = str(getattr(route, "path", "unmatched"))
+    ctx.extras["metrics"].requests.labels(str(scope.get("method")), template, str(status)).observe(seconds)

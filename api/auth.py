@@ -14,12 +14,14 @@ from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from api.db import session_scope
+from api.audit import audit_other
+from api.db import read_session, session_scope
 from api.models import ApiKey, utcnow
 
 KEY_PREFIX = "rdk_"
 ROLES = ("viewer", "cm", "admin")
 _LAST_USED_GRANULARITY = timedelta(minutes=1)
+CLI = ("cli", "admin")  # keys made on the command line: whoever runs it owns the server
 
 
 def hash_key(key: str) -> str:
@@ -28,12 +30,46 @@ def hash_key(key: str) -> str:
 
 def create_key(engine: Engine, role: str, name: str = "") -> str:
     """Create a key and return it; this is the only time the plaintext exists."""
+    return issue_key(engine, role, name)[1]
+
+
+def issue_key(engine: Engine, role: str, name: str = "", actor: tuple[str, str] = CLI) -> tuple[ApiKey, str]:
+    """Create a key: (its record, the key itself). The plaintext is returned once and never stored."""
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     with session_scope(engine) as session:
-        session.add(ApiKey(name=name, prefix=key[:12], key_hash=hash_key(key), role=role))
-    return key
+        record = ApiKey(name=name, prefix=key[:12], key_hash=hash_key(key), role=role)
+        session.add(record)
+        session.flush()
+        audit_other(session, actor, "key.create", key_id=record.id, key_prefix=record.prefix, key_role=role,
+                    key_name=name)
+    return record, key
+
+
+def list_keys(engine: Engine) -> list[ApiKey]:
+    with read_session(engine) as session:
+        return list(session.exec(select(ApiKey).order_by(col(ApiKey.id))).all())
+
+
+def revoke_key(engine: Engine, ref: str | int, actor: tuple[str, str] = CLI) -> ApiKey:
+    """Revoke by id, or by the key's visible prefix; takes effect on the next request."""
+    with session_scope(engine) as session:
+        if isinstance(ref, int) or str(ref).isdigit():
+            record = session.get(ApiKey, int(ref))
+        else:
+            found = session.exec(select(ApiKey).where(col(ApiKey.prefix) == str(ref))).all()
+            if len(found) > 1:
+                raise KeyError(f"prefix {ref!r} matches {len(found)} keys: use the id")
+            record = found[0] if found else None
+        if record is None:
+            raise KeyError(f"no key {ref!r}")
+        if record.revoked_at is None:
+            record.revoked_at = utcnow()
+            session.add(record)
+            audit_other(session, actor, "key.revoke", key_id=record.id, key_prefix=record.prefix)
+        session.flush()
+        return record
 
 
 def lookup_key(session: Session, key: str) -> ApiKey | None:

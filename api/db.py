@@ -7,16 +7,21 @@ BEGIN IMMEDIATE makes writers queue on the busy timeout instead.
 
 from __future__ import annotations
 
+import fcntl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.pool import NullPool
 from sqlmodel import Session, create_engine
 
 from replydesk.settings import Settings
+
+_READ_ONLY = "replydesk_read_only"
+_PG_MIGRATION_LOCK = 7_412_019  # any constant: one advisory lock id for Replydesk's migrations
 
 
 def make_engine(settings: Settings) -> Engine:
@@ -38,9 +43,15 @@ def make_engine(settings: Settings) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Readers (see read_session) begin deferred: under WAL they never wait for the write lock.
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(_READ_ONLY) else "BEGIN IMMEDIATE")
 
     return engine
+
+
+def read_session(engine: Engine) -> Session:
+    """A session for reads only: on SQLite it does not take the write lock (writes in it would fail)."""
+    return Session(engine.execution_options(**{_READ_ONLY: True}))
 
 
 @contextmanager
@@ -55,8 +66,43 @@ def session_scope(engine: Engine) -> Iterator[Session]:
             raise
 
 
+@contextmanager
+def _migration_lock(settings: Settings) -> Iterator[None]:
+    """Serialise migrations across processes: N workers starting at once must not race Alembic."""
+    settings.ensure_dirs()
+    if settings.is_sqlite:
+        with (settings.data_dir / ".migrate.lock").open("a+") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+        return
+    engine = create_engine(settings.sqlalchemy_url, poolclass=NullPool)
+    try:
+        # Autocommit: an open transaction here would block the checkpointer's CREATE INDEX CONCURRENTLY.
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _PG_MIGRATION_LOCK})
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _PG_MIGRATION_LOCK})
+    finally:
+        engine.dispose()
+
+
+def checkpointer_url(settings: Settings) -> str:
+    """The libpq URL LangGraph's Postgres saver wants (no SQLAlchemy driver suffix)."""
+    return (settings.database_url or "").replace("postgresql+psycopg://", "postgresql://")
+
+
 def migrate(settings: Settings) -> None:
-    """Bring the schema to the newest Alembic revision (revisions are committed in api/migrations)."""
+    """Bring the schema to the newest Alembic revision (revisions are committed in api/migrations).
+
+    On PostgreSQL this also creates LangGraph's checkpoint tables, once, under the same lock, so the
+    savers that every process opens later find them in place (``PostgresSaver.setup()`` is not safe
+    to race).
+    """
     from alembic import command
     from alembic.config import Config
 
@@ -65,6 +111,11 @@ def migrate(settings: Settings) -> None:
     config.set_main_option("script_location", str(here / "migrations"))
     config.set_main_option("sqlalchemy.url", settings.sqlalchemy_url.replace("%", "%%"))
     config.attributes["configure_logger"] = False
-    settings.ensure_dirs()
-    # "heads": feature areas add independent migration branches off 0001; all of them apply.
-    command.upgrade(config, "heads")
+    with _migration_lock(settings):
+        # "heads": feature areas add independent migration branches off 0001; all of them apply.
+        command.upgrade(config, "heads")
+        if not settings.is_sqlite:
+            from langgraph.checkpoint.postgres import PostgresSaver
+
+            with PostgresSaver.from_conn_string(checkpointer_url(settings)) as saver:
+                saver.setup()

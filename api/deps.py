@@ -7,10 +7,10 @@ from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
-from sqlmodel import Session
 
 from api.auth import lookup_key, role_allows, touch_key
 from api.context import AppContext
+from api.db import read_session
 from api.errors import BadRequest, Forbidden, PreconditionRequired, Unauthorized
 from api.models import ApiKey
 
@@ -31,7 +31,7 @@ def require(role: str) -> Callable[..., ApiKey]:
     ) -> ApiKey:
         if not authorization or not authorization.lower().startswith("bearer "):
             raise Unauthorized("missing API key: send 'Authorization: Bearer <key>'")
-        with Session(ctx.engine) as session:
+        with read_session(ctx.engine) as session:
             key = lookup_key(session, authorization[7:].strip())
         if key is None:
             raise Unauthorized("invalid or revoked API key")

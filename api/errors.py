@@ -37,3 +37,7 @@ class Forbidden(ApiError):
 
 class BadRequest(ApiError):
     status_code = 400
+
+
+class UnprocessableEntity(ApiError):
+    status_code = 422

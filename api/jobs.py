@@ -6,6 +6,9 @@ lease expired (and whose job another worker re-claimed) cannot overwrite the new
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 from sqlalchemy import or_, update
@@ -72,3 +75,37 @@ def abandoned_jobs(engine: Engine, max_attempts: int) -> list[Job]:
                 )
             ).all()
         )
+
+
+def extend_lease(engine: Engine, job: Job, lease_seconds: float) -> bool:
+    """Heartbeat: push the lease forward while this worker still holds the job (same fence)."""
+    with session_scope(engine) as session:
+        result = session.exec(
+            update(Job)
+            .where(col(Job.id) == job.id, col(Job.fence) == job.fence, col(Job.status) == "running")
+            .values(lease_until=utcnow() + timedelta(seconds=lease_seconds))
+        )
+        return bool(result.rowcount == 1)
+
+
+@contextmanager
+def keep_lease(engine: Engine, job: Job, lease_seconds: float) -> Iterator[None]:
+    """Renew the lease every third of its length while the job runs (a slow LLM call is not a dead
+    worker); a killed process stops renewing, so its job is picked up once the lease runs out."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(lease_seconds / 3):
+            try:
+                if not extend_lease(engine, job, lease_seconds):
+                    return
+            except Exception:  # a missed heartbeat only shortens the lease; the job itself goes on
+                continue
+
+    thread = threading.Thread(target=beat, name=f"lease-{job.id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)

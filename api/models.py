@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -45,6 +45,10 @@ class Message(SQLModel, table=True):
 
 class Draft(SQLModel, table=True):
     __tablename__ = "drafts"
+    __table_args__ = (
+        Index("ix_drafts_queue_priority", "status", "priority", "id"),
+        Index("ix_drafts_queue_due", "status", "due_at", "id"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     message_id: int = Field(foreign_key="messages.id", unique=True)
     workspace: str = Field(default="default", index=True)
@@ -69,6 +73,21 @@ class Draft(SQLModel, table=True):
     decided_at: datetime | None = None
     decided_by: str | None = None
     reject_reason: str | None = None
+    # Queue semantics (migration 0002): set by the worker when the draft is recorded.
+    priority: int = Field(default=0, index=True)
+    due_at: datetime | None = Field(default=None, index=True)  # always set when a draft is recorded
+    response_target_hours: float | None = None
+    intent: str | None = Field(default=None, index=True)
+    assignee: str | None = Field(default=None, index=True)
+    assigned_until: datetime | None = None
+    last_editor: str | None = None
+    stale_reason: str | None = None
+    # Timings for /metrics: accepted → drafted, graph run time, drafted → decided; LLM tokens.
+    draft_seconds: float | None = None
+    graph_seconds: float | None = None
+    decision_seconds: float | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
 
 
 class Job(SQLModel, table=True):
@@ -124,3 +143,61 @@ class AuditEvent(SQLModel, table=True):
     text_hash: str | None = None
     request_id: str | None = None
     detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    prev_text_hash: str | None = None
+    workspace: str | None = Field(default=None, index=True)
+
+
+class DraftVersion(SQLModel, table=True):
+    """Every version's text, so an edit history can be shown and diffed."""
+
+    __tablename__ = "draft_versions"
+    __table_args__ = (UniqueConstraint("draft_id", "version", name="uq_draft_version"),)
+    id: int | None = Field(default=None, primary_key=True)
+    draft_id: int = Field(foreign_key="drafts.id", index=True)
+    version: int
+    text: str
+    action: str
+    actor: str
+    at: datetime = Field(default_factory=utcnow)
+
+
+class IdempotencyRecord(SQLModel, table=True):
+    """A POST's stored result, replayed for a retry with the same Idempotency-Key (Stripe's scheme)."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("scope", "key", name="uq_idempotency_scope_key"),)
+    id: int | None = Field(default=None, primary_key=True)
+    scope: str  # a hash of the caller's credentials: keys are per caller
+    key: str
+    method: str
+    path: str
+    request_hash: str
+    status: str = "running"  # running | done
+    response_status: int | None = None
+    response_body: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    response_headers: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class WorkspaceConfig(SQLModel, table=True):
+    """Per-workspace settings an admin changes over the API."""
+
+    __tablename__ = "workspace_configs"
+    workspace: str = Field(primary_key=True)
+    four_eyes: bool = False  # the last editor of a draft cannot approve it
+    webhook_url: str | None = None
+    # Signing secrets are derived from the server's secret key and this generation, never stored.
+    secret_generation: int = 1
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class WebhookSource(SQLModel, table=True):
+    """A platform connector allowed to POST /v1/webhooks/{source}; its secret is derived, not stored."""
+
+    __tablename__ = "webhook_sources"
+    source: str = Field(primary_key=True)
+    workspace: str = "default"
+    secret_generation: int = 1
+    created_at: datetime = Field(default_factory=utcnow)
+    revoked_at: datetime | None = None

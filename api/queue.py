@@ -1,35 +1,31 @@
-"""Queue writes that carry logic: submitting messages, recording drafts, and CM decisions.
+"""Queue writes that carry logic: submitting messages and recording drafts (CM decisions: decisions.py).
 
-Every decision is a single conditional UPDATE (status and version must match) so exactly one of any
-number of concurrent decisions wins; the outbox row and the resume job commit in the same transaction.
+A newer message in the same thread makes the older pending draft stale: answering the old message
+would ignore what the person said since.
 """
 
 from __future__ import annotations
 
-import hashlib
-import uuid
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import and_, func, or_, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from agent.state import ReviewDecision, ReviewRequest
-from api.db import session_scope
-from api.errors import BadRequest, Conflict, NotFound, PreconditionFailed
-from api.models import AuditEvent, Delivery, Draft, Job, Message, utcnow
+from api.audit import INGEST, WORKER, Actor, audit_draft, record_version
+from api.db import read_session, session_scope
+from api.models import Draft, Job, Message, utcnow
+from api.priority import due_at, priority_of
 from api.schemas import MessageCreate
-
-
-def text_hash(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def submit_message(engine: Engine, body: MessageCreate, workspace: str) -> tuple[Message, bool]:
     """Store a message and its draft job; the same (workspace, platform, external_id) is one message."""
     def existing() -> Message | None:
-        with Session(engine) as session:
+        with read_session(engine) as session:
             return session.exec(
                 select(Message).where(
                     Message.workspace == workspace,
@@ -57,6 +53,9 @@ def submit_message(engine: Engine, body: MessageCreate, workspace: str) -> tuple
             session.add(message)
             session.flush()
             session.add(Job(kind="draft", dedupe_key=f"draft:{message.id}", message_id=message.id))
+            if message.thread_id:
+                _lock_thread(session, message)
+                _stale_older_drafts(session, message)
     except IntegrityError:
         # A concurrent request stored the same message first.
         found = existing()
@@ -66,7 +65,75 @@ def submit_message(engine: Engine, body: MessageCreate, workspace: str) -> tuple
     return message, True
 
 
-def record_review(session: Session, message: Message, request: ReviewRequest, thread: str) -> Draft:
+def _lock_thread(session: Session, message: Message) -> None:
+    """Serialise "newer message" checks per thread on PostgreSQL (SQLite writers are serial already)."""
+    bind = session.get_bind()
+    if bind.dialect.name == "postgresql":
+        key = f"{message.workspace}/{message.platform}/{message.thread_id}"
+        session.exec(text("SELECT pg_advisory_xact_lock(hashtext(:key))").bindparams(key=key))  # type: ignore[call-overload]
+
+
+def _newer(message: Message) -> Any:
+    """SQL condition: a message in the same thread received after ``message``."""
+    return and_(
+        col(Message.workspace) == message.workspace,
+        col(Message.platform) == message.platform,
+        col(Message.thread_id) == message.thread_id,
+        or_(
+            col(Message.received_at) > message.received_at,
+            and_(col(Message.received_at) == message.received_at, col(Message.id) > (message.id or 0)),
+        ),
+    )
+
+
+def _mark_stale(session: Session, draft: Draft, newer_id: int, actor: Actor) -> None:
+    result = session.exec(
+        update(Draft)
+        .where(col(Draft.id) == draft.id, col(Draft.status) == "pending", col(Draft.version) == draft.version)
+        .values(status="stale", version=draft.version + 1, updated_at=utcnow(),
+                stale_reason=f"a newer message ({newer_id}) arrived in the same thread")
+    )
+    if result.rowcount != 1:
+        return
+    session.refresh(draft)
+    record_version(session, draft, "stale", actor)
+    audit_draft(session, draft, actor, "stale", from_version=draft.version - 1, newer_message_id=newer_id)
+    # Close the paused graph thread too, so nothing waits on it.
+    reason = f"superseded by message {newer_id}"
+    session.add(Job(kind="resume", dedupe_key=f"resume:{draft.id}:{draft.version}", message_id=draft.message_id,
+                    draft_id=draft.id, payload=ReviewDecision(action="reject", reason=reason,
+                                                              actor=actor[0]).model_dump()))
+
+
+def _stale_older_drafts(session: Session, message: Message) -> None:
+    older = session.exec(
+        select(Draft)
+        .join(Message, col(Message.id) == col(Draft.message_id))
+        .where(
+            col(Draft.status) == "pending",
+            col(Message.workspace) == message.workspace,
+            col(Message.platform) == message.platform,
+            col(Message.thread_id) == message.thread_id,
+            col(Message.id) != message.id,
+            or_(
+                col(Message.received_at) < message.received_at,
+                and_(col(Message.received_at) == message.received_at, col(Message.id) < (message.id or 0)),
+            ),
+        )
+    ).all()
+    for draft in older:
+        _mark_stale(session, draft, message.id or 0, INGEST)
+
+
+def record_review(
+    session: Session,
+    message: Message,
+    request: ReviewRequest,
+    thread: str,
+    *,
+    target_hours: float | None = None,
+    graph_seconds: float | None = None,
+) -> Draft:
     """Create the queue item for a paused thread, or refresh it after a regeneration."""
     draft = session.exec(select(Draft).where(Draft.message_id == message.id)).first()
     fields: dict[str, Any] = {
@@ -84,112 +151,54 @@ def record_review(session: Session, message: Message, request: ReviewRequest, th
         "status": "pending",
         "updated_at": utcnow(),
     }
+    fields |= _queue_fields(message, request, target_hours, graph_seconds)
     if draft is None:
+        now = utcnow()
+        fields.setdefault("due_at", now)  # no target known: due at once (sorting by due needs a value)
         draft = Draft(
             message_id=message.id or 0, workspace=message.workspace, platform=message.platform,
-            graph_thread=thread, **fields,
+            graph_thread=thread, created_at=now, draft_seconds=_seconds_between(message.created_at, now), **fields,
         )
         session.add(draft)
+        session.flush()
+        action, from_version = "drafted", None
     elif draft.status == "regenerating":
         for key, value in fields.items():
             setattr(draft, key, value)
         draft.version += 1
         session.add(draft)
+        session.flush()
+        action, from_version = "redrafted", draft.version - 1
+    else:
+        return draft
+    record_version(session, draft, action, WORKER)
+    audit_draft(session, draft, WORKER, action, from_version=from_version)
     message.status = "drafted"
     session.add(message)
+    if message.thread_id:
+        _lock_thread(session, message)
+        newer = session.exec(select(func.max(Message.id)).where(_newer(message))).one()
+        if newer is not None:
+            _mark_stale(session, draft, int(newer), WORKER)
     session.flush()
     return draft
 
 
-def _claim(
-    session: Session, draft_id: int, expected_version: int, new_status: str, **values: Any
-) -> Draft:
-    """The atomic claim: one conditional UPDATE that only a pending draft at that version passes."""
-    result = session.exec(
-        update(Draft)
-        .where(col(Draft.id) == draft_id, col(Draft.status) == "pending", col(Draft.version) == expected_version)
-        .values(status=new_status, version=col(Draft.version) + 1, updated_at=utcnow(), **values)
-    )
-    if result.rowcount != 1:
-        current = session.get(Draft, draft_id)
-        if current is None:
-            raise NotFound("draft not found")
-        if current.status != "pending":
-            raise Conflict(f"draft is {current.status}, not pending")
-        raise PreconditionFailed(f"draft is at version {current.version}, not {expected_version}")
-    draft = session.get(Draft, draft_id)
-    assert draft is not None
-    session.refresh(draft)
-    return draft
+def _queue_fields(
+    message: Message, request: ReviewRequest, target_hours: float | None, graph_seconds: float | None
+) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "intent": str(request.triage.get("intent") or "") or None,
+        "graph_seconds": graph_seconds,
+        "prompt_tokens": int(request.usage.get("prompt_tokens", 0)),
+        "completion_tokens": int(request.usage.get("completion_tokens", 0)),
+    }
+    if target_hours is not None:
+        fields["response_target_hours"] = target_hours
+        fields["priority"] = priority_of(request.triage, request.route, target_hours)
+        fields["due_at"] = due_at(message.received_at, target_hours)
+    return fields
 
 
-def _audit(session: Session, draft: Draft, actor: tuple[str, str], action: str, **detail: Any) -> None:
-    session.add(
-        AuditEvent(
-            actor=actor[0], role=actor[1], action=action, draft_id=draft.id, message_id=draft.message_id,
-            from_version=draft.version - 1, to_version=draft.version, text_hash=text_hash(draft.text),
-            request_id=detail.pop("request_id", None), detail=detail,
-        )
-    )
-
-
-def _resume_job(session: Session, draft: Draft, decision: ReviewDecision) -> None:
-    session.add(
-        Job(
-            kind="resume", dedupe_key=f"resume:{draft.id}:{draft.version}", message_id=draft.message_id,
-            draft_id=draft.id, payload=decision.model_dump(),
-        )
-    )
-
-
-def edit_draft(engine: Engine, draft_id: int, version: int, text: str, actor: tuple[str, str]) -> Draft:
-    with session_scope(engine) as session:
-        draft = _claim(session, draft_id, version, "pending", text=text)
-        _audit(session, draft, actor, "edit")
-        return draft
-
-
-def approve_draft(
-    engine: Engine, draft_id: int, version: int, text: str | None, actor: tuple[str, str], target: str
-) -> Draft:
-    with session_scope(engine) as session:
-        current = session.get(Draft, draft_id)
-        if current is None:
-            raise NotFound("draft not found")
-        final = (text if text is not None else current.text).strip()
-        if not final:
-            raise BadRequest("nothing to send: give the reply text to approve this item")
-        draft = _claim(session, draft_id, version, "approved", text=final, decided_at=utcnow(), decided_by=actor[0])
-        session.add(
-            Delivery(
-                uid=str(uuid.uuid4()), draft_id=draft.id or 0, message_id=draft.message_id,
-                workspace=draft.workspace, platform=draft.platform, text=final, target=target,
-            )
-        )
-        _resume_job(session, draft, ReviewDecision(action="approve", text=final, actor=actor[0]))
-        _audit(session, draft, actor, "approve")
-        return draft
-
-
-def reject_draft(engine: Engine, draft_id: int, version: int, reason: str, actor: tuple[str, str]) -> Draft:
-    with session_scope(engine) as session:
-        draft = _claim(
-            session, draft_id, version, "rejected", reject_reason=reason, decided_at=utcnow(), decided_by=actor[0]
-        )
-        _resume_job(session, draft, ReviewDecision(action="reject", reason=reason, actor=actor[0]))
-        _audit(session, draft, actor, "reject", reason=reason)
-        return draft
-
-
-def regenerate_draft(
-    engine: Engine, draft_id: int, version: int, instructions: str, actor: tuple[str, str]
-) -> Draft:
-    with session_scope(engine) as session:
-        draft = _claim(session, draft_id, version, "regenerating")
-        if draft.route != "draft":
-            raise Conflict(f"a {draft.route} item has no draft to regenerate")
-        _resume_job(
-            session, draft, ReviewDecision(action="regenerate", instructions=instructions, actor=actor[0])
-        )
-        _audit(session, draft, actor, "regenerate", instructions=instructions)
-        return draft
+def _seconds_between(start: datetime, end: datetime) -> float:
+    return max(0.0, (end - start).total_seconds())

@@ -5,9 +5,6 @@ Only rows in the deliveries table are ever sent, and only the approval transacti
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
 import logging
 import random
@@ -19,20 +16,18 @@ from typing import Any
 import httpx
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
-from api.db import session_scope
+from api.audit import RELAY, Actor, audit_draft
+from api.db import read_session, session_scope
+from api.errors import Conflict, NotFound
 from api.models import Delivery, Draft, Message, utcnow
+from api.signing import sign
+from api.workspaces import delivery_target, workspace_config
 from replydesk.settings import Settings
 
 log = logging.getLogger("replydesk.relay")
-_CLAIM_SECONDS = 60.0
-
-
-def sign(secret: str, msg_id: str, timestamp: str, body: bytes) -> str:
-    """HMAC-SHA256 over ``id.timestamp.body`` (the Standard Webhooks / Svix scheme)."""
-    digest = hmac.new(secret.encode(), f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
-    return "v1," + base64.b64encode(digest).decode()
+__all__ = ["Relay", "backoff_seconds", "requeue_delivery", "sign"]
 
 
 def backoff_seconds(attempt: int) -> float:
@@ -64,7 +59,7 @@ class Relay:
             if delivery is None:
                 return None
             # Pushing next_attempt_at forward is the claim: a crashed relay's row comes back later.
-            delivery.next_attempt_at = now + timedelta(seconds=_CLAIM_SECONDS)
+            delivery.next_attempt_at = now + timedelta(seconds=self.settings.delivery_claim_seconds)
             delivery.attempts += 1
             session.add(delivery)
             message = session.get(Message, delivery.message_id)
@@ -79,11 +74,11 @@ class Relay:
             return False
         delivery, message = claimed
         try:
-            self._send(delivery, message)
+            target = self._send(delivery, message)
         except Exception as exc:  # any failure is retried with backoff, then dead-lettered visibly
             self._failed(delivery, f"{type(exc).__name__}: {exc}")
         else:
-            self._delivered(delivery)
+            self._delivered(delivery, target)
         return True
 
     def run_forever(self, stop: threading.Event) -> None:
@@ -110,30 +105,35 @@ class Relay:
             "text": delivery.text,
         }
 
-    def _send(self, delivery: Delivery, message: Message) -> None:
+    def _target(self, workspace: str) -> tuple[str | None, str | None]:
+        with read_session(self.engine) as session:
+            return delivery_target(self.settings, workspace_config(session, workspace))
+
+    def _send(self, delivery: Delivery, message: Message) -> str:
+        """Deliver once; returns where it went."""
         body = json.dumps(self.payload(delivery, message), separators=(",", ":")).encode()
-        url = self.settings.webhook_url
+        url, secret = self._target(delivery.workspace)
         if not url:
             self.settings.ensure_dirs()
             with self.settings.delivery_log.open("ab") as log_file:
                 log_file.write(body + b"\n")
-            return
+            return f"log:{self.settings.delivery_log}"
         timestamp = str(int(time.time()))
         headers = {"content-type": "application/json", "webhook-id": delivery.uid, "webhook-timestamp": timestamp}
-        if self.settings.webhook_secret:
-            headers["webhook-signature"] = sign(self.settings.webhook_secret, delivery.uid, timestamp, body)
+        if secret:
+            headers["webhook-signature"] = sign(secret, delivery.uid, timestamp, body)
         response = self.client.post(url, content=body, headers=headers)
         response.raise_for_status()
+        return url
 
-    def _delivered(self, delivery: Delivery) -> None:
+    def _delivered(self, delivery: Delivery, target: str) -> None:
         with session_scope(self.engine) as session:
-            session.exec(
-                update(Delivery).where(col(Delivery.id) == delivery.id)
-                .values(status="delivered", delivered_at=utcnow(), last_error=None)
+            done = session.exec(
+                update(Delivery).where(col(Delivery.id) == delivery.id, col(Delivery.status) == "pending")
+                .values(status="delivered", delivered_at=utcnow(), last_error=None, target=target)
             )
-            session.exec(
-                update(Draft).where(col(Draft.id) == delivery.draft_id).values(status="delivered", updated_at=utcnow())
-            )
+            if done.rowcount == 1:
+                _set_draft_status(session, delivery.draft_id, "delivered", RELAY, delivery_id=delivery.uid)
 
     def _failed(self, delivery: Delivery, error: str) -> None:
         final = delivery.attempts >= self.settings.delivery_max_attempts
@@ -141,12 +141,44 @@ class Relay:
         with session_scope(self.engine) as session:
             values: dict[str, Any] = {"last_error": error[:1000]}
             if final:
-                values["status"] = "failed"
+                values["status"] = "failed"  # the dead letter: visible, and requeued by a person
             else:
                 values["next_attempt_at"] = utcnow() + timedelta(seconds=backoff_seconds(delivery.attempts))
-            session.exec(update(Delivery).where(col(Delivery.id) == delivery.id).values(**values))
-            if final:
-                session.exec(
-                    update(Draft).where(col(Draft.id) == delivery.draft_id)
-                    .values(status="delivery_failed", updated_at=utcnow())
-                )
+            done = session.exec(
+                update(Delivery).where(col(Delivery.id) == delivery.id, col(Delivery.status) == "pending")
+                .values(**values)
+            )
+            if final and done.rowcount == 1:
+                _set_draft_status(session, delivery.draft_id, "delivery_failed", RELAY, delivery_id=delivery.uid,
+                                  error=error[:500])
+
+
+def _set_draft_status(
+    session: Session, draft_id: int, status: str, actor: Actor, action: str | None = None, **detail: Any
+) -> None:
+    """Delivery outcomes move the draft's status (not its version: the text is decided) and are audited."""
+    draft = session.get(Draft, draft_id)
+    if draft is None:
+        return
+    draft.status, draft.updated_at = status, utcnow()
+    session.add(draft)
+    session.flush()
+    audit_draft(session, draft, actor, action or status, from_version=draft.version, **detail)
+
+
+def requeue_delivery(engine: Engine, delivery_id: int, actor: Actor) -> Delivery:
+    """Send a dead-lettered delivery again (same webhook-id, so a receiver that got it dedupes)."""
+    with session_scope(engine) as session:
+        delivery = session.get(Delivery, delivery_id)
+        if delivery is None:
+            raise NotFound("delivery not found")
+        done = session.exec(
+            update(Delivery).where(col(Delivery.id) == delivery_id, col(Delivery.status) == "failed")
+            .values(status="pending", attempts=0, next_attempt_at=utcnow(), last_error=None)
+        )
+        if done.rowcount != 1:
+            raise Conflict(f"delivery is {delivery.status}; only failed deliveries can be requeued")
+        _set_draft_status(session, delivery.draft_id, "approved", actor, action="requeue",
+                          delivery_id=delivery.uid)
+        session.refresh(delivery)
+        return delivery

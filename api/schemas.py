@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -39,6 +39,12 @@ class MessageCreate(Strict):
         if not value.strip():
             raise ValueError("text must not be blank")
         return value
+
+    @field_validator("received_at")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        # A timestamp without an offset is taken as UTC rather than refused (or stored ambiguously).
+        return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
 class MessageAccepted(BaseModel):
@@ -85,12 +91,74 @@ class DraftPublic(BaseModel):
     decided_at: datetime | None
     decided_by: str | None
     reject_reason: str | None
+    priority: int = 0
+    due_at: datetime | None = None
+    response_target_hours: float | None = None
+    sla_breached: bool = False
+    intent: str | None = None
+    assignee: str | None = None
+    assigned_until: datetime | None = None
+    last_editor: str | None = None
+    stale_reason: str | None = None
     message: MessagePublic | None = None
 
 
 class DraftList(BaseModel):
     data: list[DraftPublic]
     count: int
+    next_cursor: str | None = None
+
+
+class DraftAssign(Strict):
+    assignee: str | None = Field(default=None, min_length=1, max_length=200,
+                                 description="Who holds the draft; omit to claim it yourself.")
+    minutes: float | None = Field(default=None, gt=0, le=24 * 60)
+
+
+class BulkItem(Strict):
+    id: int = Field(ge=1)
+    version: int = Field(ge=1, description="The draft version this decision is for (If-Match per item).")
+    text: str | None = Field(default=None, min_length=1, max_length=20_000)
+
+
+class BulkDecision(Strict):
+    action: Literal["approve", "reject"]
+    items: list[BulkItem] = Field(min_length=1, max_length=200)
+    reason: str | None = Field(default=None, min_length=1, max_length=2_000)
+
+
+class BulkItemResult(BaseModel):
+    id: int
+    status_code: int
+    status: str | None = None
+    version: int | None = None
+    detail: str | None = None
+
+
+class BulkResult(BaseModel):
+    results: list[BulkItemResult]
+    succeeded: int
+    failed: int
+
+
+class DraftVersionPublic(BaseModel):
+    version: int
+    text: str
+    action: str
+    actor: str
+    at: datetime
+
+
+class DraftHistory(BaseModel):
+    draft_id: int
+    data: list[DraftVersionPublic]
+
+
+class DraftDiff(BaseModel):
+    draft_id: int
+    from_version: int
+    to_version: int
+    diff: str
 
 
 class DraftEdit(Strict):
@@ -122,6 +190,7 @@ class DeliveryPublic(BaseModel):
     last_error: str | None
     created_at: datetime
     delivered_at: datetime | None
+    next_attempt_at: datetime | None = None
 
 
 class DeliveryList(BaseModel):

@@ -10,15 +10,18 @@ import logging
 import os
 import socket
 import threading
+import time
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from agent.runner import ReplyRunner
 from agent.state import Author, InboundMessage, ReviewDecision, ThreadTurn
-from api.db import session_scope
-from api.jobs import abandoned_jobs, claim_job, finish_job
+from api.audit import WORKER, audit_draft, record_version
+from api.db import read_session, session_scope
+from api.jobs import abandoned_jobs, claim_job, finish_job, keep_lease
 from api.models import Draft, Job, Message, utcnow
+from api.priority import ResponseTargets
 from api.queue import record_review
 from replydesk.settings import Settings
 
@@ -48,6 +51,9 @@ class Worker:
         self.engine = engine
         self.runner = runner
         self.name = f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+        # Guidelines are read here, at draft time, never in a request. Embedded Chroma is safe for
+        # this: worker processes only read it (the one writer is `replydesk ingest` / the API).
+        self.targets = ResponseTargets(runner.runtime.store, settings.default_response_target_hours)
 
     def run_once(self) -> bool:
         """Process one job if there is one; True when a job was processed."""
@@ -56,12 +62,13 @@ class Worker:
         if job is None:
             return False
         try:
-            if job.kind == "draft":
-                self._draft(job)
-            elif job.kind == "resume":
-                self._resume(job)
-            else:
-                raise ValueError(f"unknown job kind {job.kind!r}")
+            with keep_lease(self.engine, job, self.settings.job_lease_seconds):
+                if job.kind == "draft":
+                    self._draft(job)
+                elif job.kind == "resume":
+                    self._resume(job)
+                else:
+                    raise ValueError(f"unknown job kind {job.kind!r}")
         except Exception as exc:  # one bad job must not stop the worker; it is retried, then failed visibly
             log.exception("job %s (%s) failed on attempt %s", job.id, job.kind, job.attempts)
             self._failed(job, f"{type(exc).__name__}: {exc}")
@@ -78,34 +85,41 @@ class Worker:
                 stop.wait(self.settings.worker_poll_seconds)
 
     def _draft(self, job: Job) -> None:
-        with Session(self.engine) as session:
+        with read_session(self.engine) as session:
             message = session.get(Message, job.message_id)
         if message is None:
             raise ValueError(f"message {job.message_id} is gone")
         thread = thread_for(message.id or 0)
+        started = time.perf_counter()
         request = self.runner.start(thread, inbound_of(message))
+        graph_seconds = time.perf_counter() - started
         if request is None:
             raise RuntimeError("the graph finished without asking for review")
+        target = self.targets.hours(message.workspace, message.platform)
         with session_scope(self.engine) as session:
             if finish_job(session, job):
                 fresh = session.get(Message, message.id)
                 assert fresh is not None
-                record_review(session, fresh, request, thread)
+                record_review(session, fresh, request, thread, target_hours=target, graph_seconds=graph_seconds)
 
     def _resume(self, job: Job) -> None:
-        with Session(self.engine) as session:
+        with read_session(self.engine) as session:
             draft = session.get(Draft, job.draft_id)
         if draft is None:
             raise ValueError(f"draft {job.draft_id} is gone")
         decision = ReviewDecision.model_validate(job.payload)
+        started = time.perf_counter()
         request = self.runner.resume(draft.graph_thread, decision)
+        graph_seconds = time.perf_counter() - started
         with session_scope(self.engine) as session:
             if not finish_job(session, job):
                 return
             if request is not None and decision.action == "regenerate":
                 message = session.get(Message, draft.message_id)
                 assert message is not None
-                record_review(session, message, request, draft.graph_thread)
+                target = self.targets.hours(message.workspace, message.platform)
+                record_review(session, message, request, draft.graph_thread, target_hours=target,
+                              graph_seconds=graph_seconds)
 
     def _failed(self, job: Job, error: str) -> None:
         final = job.attempts >= self.settings.job_max_attempts
@@ -134,3 +148,7 @@ class Worker:
                 draft.status, draft.version, draft.updated_at = "pending", draft.version + 1, utcnow()
                 draft.note = f"Regeneration failed: {error}"
                 session.add(draft)
+                session.flush()
+                record_version(session, draft, "regenerate_failed", WORKER)
+                audit_draft(session, draft, WORKER, "regenerate_failed", from_version=draft.version - 1,
+                            error=error[:500])

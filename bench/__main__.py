@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import logging
 
-from bench import evals, loop
+from bench import evals, loop, queue
 
-BENCHMARKS = {"loop": loop.main, "evals": evals.main}
+BENCHMARKS = {"loop": loop.main, "queue": queue.main, "evals": evals.main}
 
 
 def main() -> None:

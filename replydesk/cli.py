@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -31,8 +30,9 @@ def _fail(message: str) -> None:
 
 
 def _configure_logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    from api.logs import configure_logging
+
+    configure_logging(get_settings().log_format)
 
 
 def _store() -> Any:
@@ -190,7 +190,7 @@ def serve(
     settings = get_settings()
     composer = "LLM at " + str(settings.llm_base_url) if settings.llm_enabled else "offline composer"
     err.print(f"Replydesk on http://{host}:{port}  (drafting with the {composer}; data in {settings.data_dir})")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=False)
 
 
 @app.command()
@@ -214,6 +214,13 @@ def worker() -> None:
         stop.set()
     finally:
         runner.close()
+
+
+from replydesk import cli_queue  # noqa: E402  (queue operations: keys list/revoke, relay)
+
+keys_app.command("list")(cli_queue.keys_list)
+keys_app.command("revoke")(cli_queue.keys_revoke)
+app.command("relay")(cli_queue.relay)
 
 
 def main() -> None:  # pragma: no cover - console entry point

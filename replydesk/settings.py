@@ -30,11 +30,27 @@ class Settings(BaseSettings):
     webhook_secret: str | None = Field(default=None, description="HMAC secret for webhook-signature.")
     delivery_timeout: float = Field(default=10.0, gt=0)
     delivery_max_attempts: int = Field(default=8, ge=1)
+    delivery_claim_seconds: float = Field(
+        default=60.0, gt=0, description="How long a relay holds a delivery before another may retry it."
+    )
+    secret_key: str | None = Field(
+        default=None,
+        description="Master secret from which webhook signing secrets are derived (default: a file in data_dir).",
+    )
+    webhook_tolerance_seconds: int = Field(default=300, ge=1, description="Inbound webhook timestamp skew limit.")
 
     worker_enabled: bool = Field(default=True, description="Run the job worker inside the API process.")
     worker_poll_seconds: float = Field(default=0.2, gt=0)
     job_lease_seconds: float = Field(default=300.0, gt=0)
     job_max_attempts: int = Field(default=3, ge=1)
+    relay_enabled: bool = Field(default=True, description="Run the delivery relay inside the API process.")
+
+    claim_minutes: float = Field(default=15.0, gt=0, le=24 * 60, description="Default draft claim lock.")
+    default_response_target_hours: float = Field(
+        default=24.0, gt=0, description="SLA target when no platform guideline sets response_target_hours."
+    )
+    idempotency_ttl_hours: float = Field(default=24.0, gt=0, description="How long Idempotency-Key results replay.")
+    log_format: Literal["text", "json"] = Field(default="text", description="Log lines as text or JSON.")
 
     min_answer_score: float = Field(
         default=0.45, description="Below this retrieval score the offline composer holds instead of answering."
@@ -80,6 +96,10 @@ class Settings(BaseSettings):
     @property
     def checkpoint_path(self) -> Path:
         return self.data_dir / "checkpoints.db"
+
+    @property
+    def secret_key_path(self) -> Path:
+        return self.data_dir / "secret_key"
 
     @property
     def delivery_log(self) -> Path:

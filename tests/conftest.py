@@ -10,9 +10,11 @@ from typing import Any
 import httpx
 import pytest
 
+from api.db import migrate
 from knowledge.ingest import ingest_paths
 from knowledge.store import KnowledgeStore
 from replydesk.settings import Settings
+from tests import pg
 from tests.live import SAMPLES, SHARED_DATA, LiveServer, make_settings, wait_for
 from tests.openai_stub import OpenAIStub
 
@@ -40,6 +42,41 @@ def sample_chroma(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def live(settings: Settings, sample_chroma: Path) -> Iterator[LiveServer]:
     shutil.copytree(sample_chroma, settings.chroma_dir)
     server = LiveServer(settings).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated PostgreSQL database (schema + LangGraph checkpoint tables) that each test copies."""
+    if not pg.available():
+        pytest.skip(f"PostgreSQL is not reachable at {pg.ADMIN_URL}")
+    name, url = pg.create_database("replydesk_tpl")
+    try:
+        migrate(make_settings(tmp_path_factory.mktemp("pg-template"), database_url=url))
+        yield name
+    finally:
+        pg.drop_database(name)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
+    """The same test on SQLite and on a throwaway PostgreSQL database (skipped if the server is down)."""
+    if request.param == "sqlite":
+        yield make_settings(tmp_path)
+        return
+    template = request.getfixturevalue("pg_template")
+    name, url = pg.create_database(template=template)
+    try:
+        yield make_settings(tmp_path, database_url=url)
+    finally:
+        pg.drop_database(name)
+
+
+@pytest.fixture
+def backend_live(backend_settings: Settings, sample_chroma: Path) -> Iterator[LiveServer]:
+    shutil.copytree(sample_chroma, backend_settings.chroma_dir)
+    server = LiveServer(backend_settings).start()
     yield server
     server.stop()
 

@@ -2,18 +2,19 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
-from sqlalchemy import func, text
-from sqlmodel import Session, col, select
+from prometheus_client import CONTENT_TYPE_LATEST
+from sqlalchemy import text
+from sqlmodel import select
 
+from api.db import read_session
 from api.deps import ContextDep
-from api.models import Delivery, Draft, Job
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz")
 def healthz(ctx: ContextDep) -> dict[str, object]:
-    with Session(ctx.engine) as session:
+    with read_session(ctx.engine) as session:
         session.exec(select(text("1"))).one()
     return {
         "status": "ok",
@@ -24,18 +25,7 @@ def healthz(ctx: ContextDep) -> dict[str, object]:
 
 
 @router.get("/metrics", response_class=PlainTextResponse)
-def metrics(ctx: ContextDep) -> str:
-    """Prometheus text: queue depth by status, jobs and deliveries by status."""
-    lines: list[str] = []
-    with Session(ctx.engine) as session:
-        for name, model, help_text in (
-            ("replydesk_drafts", Draft, "Queue items by status."),
-            ("replydesk_jobs", Job, "Jobs by status."),
-            ("replydesk_deliveries", Delivery, "Deliveries by status."),
-        ):
-            lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge"]
-            rows = session.exec(
-                select(col(model.status), func.count()).group_by(col(model.status))
-            ).all()
-            lines += [f'{name}{{status="{status}"}} {count}' for status, count in rows]
-    return "\n".join(lines) + "\n"
+def metrics(ctx: ContextDep) -> PlainTextResponse:
+    """Prometheus text: queue depth, messages and jobs by status, deliveries by outcome, time to draft,
+    time to decision, graph/LLM time, LLM tokens, SLA breaches, and HTTP latency of this process."""
+    return PlainTextResponse(ctx.extras["metrics"].render(), media_type=CONTENT_TYPE_LATEST)

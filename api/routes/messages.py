@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
-from sqlmodel import Session
 
+from api.db import read_session
 from api.deps import CM, ContextDep, Viewer
 from api.errors import NotFound
 from api.models import Message
@@ -24,7 +24,7 @@ def create_message(body: MessageCreate, ctx: ContextDep, _key: CM, response: Res
 
 @router.get("/{message_id}", response_model=MessagePublic)
 def get_message(message_id: int, ctx: ContextDep, _key: Viewer) -> Message:
-    with Session(ctx.engine) as session:
+    with read_session(ctx.engine) as session:
         message = session.get(Message, message_id)
     if message is None:
         raise NotFound("message not found")

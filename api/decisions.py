@@ -1,0 +1,181 @@
+"""CM decisions on drafts: edit, approve, reject, regenerate, claim/assign, and bulk decisions.
+
+Every write is one conditional UPDATE (status, version and lock must match) so exactly one of any
+number of concurrent writes wins; an approval's outbox row, resume job, history and audit rows commit
+in the same transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, update
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col
+
+from agent.state import ReviewDecision
+from api.audit import Actor, audit_draft, record_version
+from api.db import session_scope
+from api.errors import ApiError, BadRequest, Conflict, Forbidden, NotFound, PreconditionFailed
+from api.models import Delivery, Draft, Job, utcnow
+from api.workspaces import workspace_config
+
+ACTIVE = "pending"
+
+
+def _lock_free(actor: Actor, now: datetime) -> Any:
+    """SQL condition: nobody else holds an unexpired claim on the draft."""
+    return or_(col(Draft.assignee).is_(None), col(Draft.assignee) == actor[0], col(Draft.assigned_until) < now)
+
+
+def _claim(
+    session: Session, draft_id: int, expected_version: int, new_status: str, actor: Actor,
+    *, ignore_lock: bool = False, **values: Any,
+) -> tuple[Draft, str]:
+    """The atomic write: one conditional UPDATE that only a pending, unlocked draft at that version passes.
+
+    Returns the updated draft and its text before the write (for the audit's text hashes).
+    """
+    now = utcnow()
+    before = session.get(Draft, draft_id)
+    if before is None:
+        raise NotFound("draft not found")
+    prev_text = before.text
+    conditions = [col(Draft.id) == draft_id, col(Draft.status) == ACTIVE, col(Draft.version) == expected_version]
+    if not ignore_lock:
+        conditions.append(_lock_free(actor, now))
+    result = session.exec(
+        update(Draft).where(*conditions).values(status=new_status, version=col(Draft.version) + 1, updated_at=now,
+                                                **values)
+    )
+    if result.rowcount != 1:
+        session.refresh(before)
+        if before.status != ACTIVE:
+            raise Conflict(f"draft is {before.status}, not pending")
+        if before.version != expected_version:
+            raise PreconditionFailed(f"draft is at version {before.version}, not {expected_version}")
+        until = before.assigned_until.isoformat() if before.assigned_until else "?"
+        raise Conflict(f"draft is claimed by {before.assignee} until {until}")
+    session.refresh(before)
+    return before, prev_text
+
+
+def _resume_job(session: Session, draft: Draft, decision: ReviewDecision) -> None:
+    session.add(
+        Job(
+            kind="resume", dedupe_key=f"resume:{draft.id}:{draft.version}", message_id=draft.message_id,
+            draft_id=draft.id, payload=decision.model_dump(),
+        )
+    )
+
+
+def _decision_seconds(draft: Draft) -> float:
+    return max(0.0, (utcnow() - draft.created_at).total_seconds())
+
+
+def edit_draft(engine: Engine, draft_id: int, version: int, text: str, actor: Actor) -> Draft:
+    with session_scope(engine) as session:
+        draft, prev = _claim(session, draft_id, version, ACTIVE, actor, text=text, last_editor=actor[0])
+        record_version(session, draft, "edit", actor)
+        audit_draft(session, draft, actor, "edit", from_version=version, prev_text=prev)
+        return draft
+
+
+def approve_draft(
+    engine: Engine, draft_id: int, version: int, text: str | None, actor: Actor, target: str = ""
+) -> Draft:
+    with session_scope(engine) as session:
+        current = session.get(Draft, draft_id)
+        if current is None:
+            raise NotFound("draft not found")
+        final = (text if text is not None else current.text).strip()
+        if not final:
+            raise BadRequest("nothing to send: give the reply text to approve this item")
+        if current.version == version and workspace_config(session, current.workspace).four_eyes:
+            if current.last_editor == actor[0]:
+                raise Forbidden("four-eyes rule: the last editor of a draft cannot approve it")
+            if final != current.text.strip():
+                raise Forbidden("four-eyes rule: approve the text as it stands, or edit it for someone else to approve")
+        draft, prev = _claim(
+            session, draft_id, version, "approved", actor, text=final, decided_at=utcnow(), decided_by=actor[0],
+            decision_seconds=_decision_seconds(current),
+        )
+        session.add(
+            Delivery(
+                uid=str(uuid.uuid4()), draft_id=draft.id or 0, message_id=draft.message_id,
+                workspace=draft.workspace, platform=draft.platform, text=final, target=target,
+            )
+        )
+        _resume_job(session, draft, ReviewDecision(action="approve", text=final, actor=actor[0]))
+        record_version(session, draft, "approve", actor)
+        audit_draft(session, draft, actor, "approve", from_version=version, prev_text=prev)
+        return draft
+
+
+def reject_draft(engine: Engine, draft_id: int, version: int, reason: str, actor: Actor) -> Draft:
+    with session_scope(engine) as session:
+        current = session.get(Draft, draft_id)
+        if current is None:
+            raise NotFound("draft not found")
+        draft, prev = _claim(
+            session, draft_id, version, "rejected", actor, reject_reason=reason, decided_at=utcnow(),
+            decided_by=actor[0], decision_seconds=_decision_seconds(current),
+        )
+        _resume_job(session, draft, ReviewDecision(action="reject", reason=reason, actor=actor[0]))
+        record_version(session, draft, "reject", actor)
+        audit_draft(session, draft, actor, "reject", from_version=version, prev_text=prev, reason=reason)
+        return draft
+
+
+def regenerate_draft(engine: Engine, draft_id: int, version: int, instructions: str, actor: Actor) -> Draft:
+    with session_scope(engine) as session:
+        draft, prev = _claim(session, draft_id, version, "regenerating", actor)
+        if draft.route != "draft":
+            raise Conflict(f"a {draft.route} item has no draft to regenerate")
+        _resume_job(
+            session, draft, ReviewDecision(action="regenerate", instructions=instructions, actor=actor[0])
+        )
+        record_version(session, draft, "regenerate", actor)
+        audit_draft(session, draft, actor, "regenerate", from_version=version, prev_text=prev,
+                    instructions=instructions)
+        return draft
+
+
+def assign_draft(
+    engine: Engine, draft_id: int, version: int, assignee: str | None, minutes: float, actor: Actor
+) -> Draft:
+    """Claim (assignee = actor), assign to someone else, or release (assignee None) with an expiring lock.
+
+    A claim held by someone else blocks this unless it expired or the actor is an admin.
+    """
+    until = utcnow() + timedelta(minutes=minutes) if assignee else None
+    with session_scope(engine) as session:
+        draft, _prev = _claim(
+            session, draft_id, version, ACTIVE, actor, ignore_lock=actor[1] == "admin",
+            assignee=assignee, assigned_until=until,
+        )
+        record_version(session, draft, "assign" if assignee else "release", actor)
+        audit_draft(session, draft, actor, "assign" if assignee else "release", from_version=version,
+                    assignee=assignee, until=until.isoformat() if until else None)
+        return draft
+
+
+def bulk_decide(
+    engine: Engine, action: str, items: list[tuple[int, int, str | None]], reason: str | None, actor: Actor,
+    target: str = "",
+) -> list[dict[str, Any]]:
+    """Each item in its own transaction, so one stale or decided item does not undo the others."""
+    results: list[dict[str, Any]] = []
+    for draft_id, version, text in items:
+        try:
+            if action == "approve":
+                draft = approve_draft(engine, draft_id, version, text, actor, target)
+            else:
+                draft = reject_draft(engine, draft_id, version, reason or "", actor)
+        except ApiError as exc:
+            results.append({"id": draft_id, "status_code": exc.status_code, "detail": exc.detail})
+        else:
+            results.append({"id": draft_id, "status_code": 200, "status": draft.status, "version": draft.version})
+    return results

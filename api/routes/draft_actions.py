@@ -1,0 +1,92 @@
+"""Claims, bulk decisions and the edit history of drafts."""
+
+from __future__ import annotations
+
+import difflib
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+from sqlmodel import col, select
+
+from api.db import read_session
+from api.decisions import assign_draft, bulk_decide
+from api.deps import CM, ContextDep, VersionDep, Viewer, actor_of
+from api.errors import NotFound
+from api.models import Draft, DraftVersion
+from api.routes.drafts import _public, delivery_target_name
+from api.schemas import (
+    BulkDecision,
+    BulkItemResult,
+    BulkResult,
+    DraftAssign,
+    DraftDiff,
+    DraftHistory,
+    DraftPublic,
+    DraftVersionPublic,
+)
+
+router = APIRouter(prefix="/v1/drafts", tags=["drafts"])
+
+
+@router.post("/bulk", response_model=BulkResult)
+def bulk(body: BulkDecision, ctx: ContextDep, key: CM) -> BulkResult:
+    """Approve or reject many drafts; each item carries its version and gets its own result."""
+    items = [(item.id, item.version, item.text) for item in body.items]
+    results = bulk_decide(ctx.engine, body.action, items, body.reason, actor_of(key), delivery_target_name(ctx))
+    ok = sum(1 for r in results if r["status_code"] == 200)
+    return BulkResult(results=[BulkItemResult.model_validate(r) for r in results], succeeded=ok,
+                      failed=len(results) - ok)
+
+
+@router.post("/{draft_id}/claim", response_model=DraftPublic)
+def claim(
+    draft_id: int, key: CM, version: VersionDep, ctx: ContextDep, response: Response,
+    body: DraftAssign | None = None,
+) -> DraftPublic:
+    """Take a draft (or give it to ``assignee``) with a lock that expires after ``minutes``."""
+    actor = actor_of(key)
+    assignee = body.assignee if body and body.assignee else actor[0]
+    minutes = body.minutes if body and body.minutes else ctx.settings.claim_minutes
+    draft = assign_draft(ctx.engine, draft_id, version, assignee, minutes, actor)
+    return _public(draft, None, response)
+
+
+@router.post("/{draft_id}/release", response_model=DraftPublic)
+def release(draft_id: int, key: CM, version: VersionDep, ctx: ContextDep, response: Response) -> DraftPublic:
+    draft = assign_draft(ctx.engine, draft_id, version, None, 0, actor_of(key))
+    return _public(draft, None, response)
+
+
+def _versions(ctx: ContextDep, draft_id: int) -> list[DraftVersion]:
+    with read_session(ctx.engine) as session:
+        if session.get(Draft, draft_id) is None:
+            raise NotFound("draft not found")
+        return list(session.exec(
+            select(DraftVersion).where(col(DraftVersion.draft_id) == draft_id).order_by(col(DraftVersion.version))
+        ).all())
+
+
+@router.get("/{draft_id}/history", response_model=DraftHistory)
+def history(draft_id: int, ctx: ContextDep, _key: Viewer) -> DraftHistory:
+    rows = _versions(ctx, draft_id)
+    return DraftHistory(draft_id=draft_id,
+                        data=[DraftVersionPublic.model_validate(r, from_attributes=True) for r in rows])
+
+
+@router.get("/{draft_id}/diff", response_model=DraftDiff)
+def diff(
+    draft_id: int, ctx: ContextDep, _key: Viewer,
+    from_version: Annotated[int, Query(alias="from", ge=1)] = 1,
+    to_version: Annotated[int | None, Query(alias="to", ge=1)] = None,
+) -> DraftDiff:
+    """A unified diff between two versions' texts (default: the first draft against the latest)."""
+    rows = {r.version: r for r in _versions(ctx, draft_id)}
+    to = to_version or max(rows, default=1)
+    for wanted in (from_version, to):
+        if wanted not in rows:
+            raise NotFound(f"draft {draft_id} has no version {wanted}")
+    lines = difflib.unified_diff(
+        rows[from_version].text.splitlines(), rows[to].text.splitlines(),
+        fromfile=f"v{from_version}", tofile=f"v{to}", lineterm="",
+    )
+    return DraftDiff(draft_id=draft_id, from_version=from_version, to_version=to, diff="\n".join(lines))

@@ -1,0 +1,77 @@
+"""CLI for the queue's operations: listing and revoking API keys, and a standalone delivery relay."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.engine import Engine
+
+from replydesk.settings import get_settings
+
+console = Console()
+err = Console(stderr=True)
+
+
+def _engine() -> Engine:
+    from api.db import make_engine, migrate
+
+    settings = get_settings()
+    migrate(settings)
+    return make_engine(settings)
+
+
+def keys_list(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False) -> None:
+    """List API keys (prefix, role, last use); the keys themselves are never stored."""
+    from api.auth import list_keys
+
+    rows = list_keys(_engine())
+    if as_json:
+        for r in rows:
+            print(json.dumps({"id": r.id, "name": r.name, "prefix": r.prefix, "role": r.role,
+                              "created_at": r.created_at.isoformat(),
+                              "revoked_at": r.revoked_at.isoformat() if r.revoked_at else None,
+                              "last_used_at": r.last_used_at.isoformat() if r.last_used_at else None}))
+        return
+    table = Table("id", "name", "prefix", "role", "created", "last used", "revoked")
+    for r in rows:
+        table.add_row(str(r.id), r.name, r.prefix + "…", r.role, f"{r.created_at:%Y-%m-%d %H:%M}",
+                      f"{r.last_used_at:%Y-%m-%d %H:%M}" if r.last_used_at else "-",
+                      f"{r.revoked_at:%Y-%m-%d %H:%M}" if r.revoked_at else "")
+    console.print(table)
+
+
+def keys_revoke(
+    key: Annotated[str, typer.Argument(help="The key's id, or its prefix as `keys list` shows it.")],
+) -> None:
+    """Revoke an API key; requests with it fail from the next one on."""
+    from api.auth import revoke_key
+
+    try:
+        record = revoke_key(_engine(), key.rstrip("…"))
+    except KeyError as exc:
+        err.print(f"[red]error:[/red] {exc.args[0]}")
+        raise typer.Exit(code=1) from None
+    console.print(f"revoked key {record.id} ({record.prefix}…, {record.role})")
+
+
+def relay() -> None:
+    """Run a standalone delivery relay (no HTTP); several may run at once."""
+    import threading
+
+    from api.logs import configure_logging
+    from api.relay import Relay
+
+    settings = get_settings()
+    configure_logging(settings.log_format)
+    runner = Relay(settings, _engine())
+    stop = threading.Event()
+    try:
+        runner.run_forever(stop)
+    except KeyboardInterrupt:
+        stop.set()
+    finally:
+        runner.close()

@@ -1,0 +1,154 @@
+"""Scale-out: standalone `replydesk worker` processes share one queue; a worker killed with SIGKILL in the
+middle of a job loses nothing and doubles nothing (its lease runs out and another worker takes the job).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from api.db import make_engine, migrate
+from api.models import AuditEvent, Draft, DraftVersion, Job, Message
+from api.queue import submit_message
+from api.schemas import MessageCreate
+from replydesk.settings import Settings
+from tests import pg
+from tests.live import ROOT, make_settings, wait_for
+
+QUESTIONS = [
+    "how long does shipping to the UK take?", "what's your return window?", "is there a student discount?",
+    "how long does the Cargo take to charge?", "can I store the battery in my garage over winter?",
+    "how do I pair the app?", "do you ship to Canada?", "what does the warranty cover?",
+]
+LEASE_SECONDS = 4.0
+
+log = logging.getLogger(__name__)
+
+
+@pytest.fixture
+def pg_settings(pg_template: str, tmp_path: Path, sample_chroma: Path) -> Iterator[Settings]:
+    name, url = pg.create_database(template=pg_template)
+    settings = make_settings(tmp_path, database_url=url)
+    shutil.copytree(sample_chroma, settings.chroma_dir)
+    try:
+        yield settings
+    finally:
+        pg.drop_database(name)
+
+
+@pytest.fixture
+def sqlite_settings(tmp_path: Path, sample_chroma: Path) -> Settings:
+    settings = make_settings(tmp_path)
+    shutil.copytree(sample_chroma, settings.chroma_dir)
+    return settings
+
+
+def _start_workers(settings: Settings, count: int) -> list[subprocess.Popen[bytes]]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REPLYDESK_")}
+    env.update({
+        "REPLYDESK_DATA_DIR": str(settings.data_dir),
+        "REPLYDESK_CHROMA_PATH": str(settings.chroma_dir),
+        "REPLYDESK_JOB_LEASE_SECONDS": str(LEASE_SECONDS),
+        "REPLYDESK_WORKER_POLL_SECONDS": "0.05",
+        "REPLYDESK_LOG_FORMAT": "json",
+    })
+    if settings.database_url:
+        env["REPLYDESK_DATABASE_URL"] = settings.database_url
+    command = [sys.executable, "-c", "from replydesk.cli import app; app()", "worker"]
+    logs = settings.data_dir
+    return [
+        subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                         stderr=(logs / f"worker-{i}.log").open("wb"))
+        for i in range(count)
+    ]
+
+
+def _stop(workers: list[subprocess.Popen[bytes]]) -> None:
+    for proc in workers:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+    for proc in workers:
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _run(settings: Settings, messages: int, workers: int) -> None:
+    migrate(settings)
+    engine = make_engine(settings)
+    for i in range(messages):
+        body = MessageCreate(external_id=f"scale-{i}", platform=("x", "instagram", "reddit")[i % 3],
+                             author={"id": f"u{i}", "handle": f"rider{i}"},
+                             text=QUESTIONS[i % len(QUESTIONS)])
+        submit_message(engine, body, "default")
+    procs = _start_workers(settings, workers)
+    victim = procs[0]
+    try:
+        def drafted() -> int:
+            with Session(engine) as session:
+                return int(session.exec(select(func.count()).select_from(Draft)).one())
+
+        def victim_job() -> int | None:
+            """A job the victim is working on right now (its name carries its pid)."""
+            with Session(engine) as session:
+                job = session.exec(select(Job).where(col(Job.status) == "running",
+                                                     col(Job.worker).contains(f":{victim.pid}:"))).first()
+            return job.id if job and drafted() >= messages // 10 else None
+
+        killed_job = wait_for(victim_job, timeout=300, interval=0.01)
+        os.kill(victim.pid, signal.SIGKILL)
+        victim.wait()
+        wait_for(lambda: drafted() >= messages, timeout=900, interval=0.5)
+        wait_for(lambda: _count(engine, Job, col(Job.status) != "done") == 0, timeout=120, interval=0.5)
+    finally:
+        _stop(procs)
+    with Session(engine) as session:
+        retried = session.get(Job, killed_job)
+        jobs = session.exec(select(Job)).all()
+    assert retried is not None and retried.status == "done" and retried.attempts >= 2
+    assert retried.worker and f":{victim.pid}:" not in retried.worker
+    assert len(jobs) == messages and all(j.status == "done" for j in jobs)
+    assert _count(engine, Draft) == messages
+    assert _distinct(engine, col(Draft.message_id)) == messages  # one draft per message, none doubled
+    assert _count(engine, Message, col(Message.status) == "drafted") == messages
+    assert _count(engine, AuditEvent, col(AuditEvent.action) == "drafted") == messages  # recorded once each
+    assert _count(engine, DraftVersion) == messages
+    workers_used = {j.worker.split(":")[1] for j in jobs if j.worker}
+    assert len(workers_used) == workers
+    log.info(f"{engine.dialect.name}: {messages} messages, {workers} workers (one SIGKILLed mid-job: job "
+          f"{killed_job} redone on attempt {retried.attempts}); drafts {messages}, duplicates 0")
+    engine.dispose()
+
+
+def _count(engine: Engine, model: Any, *where: Any) -> int:
+    with Session(engine) as session:
+        return int(session.exec(select(func.count()).select_from(model).where(*where)).one())
+
+
+def _distinct(engine: Engine, column: Any) -> int:
+    with Session(engine) as session:
+        return int(session.exec(select(func.count(func.distinct(column)))).one())
+
+
+@pytest.mark.load
+def test_four_postgres_workers_thousand_messages_one_killed(pg_settings: Settings) -> None:
+    _run(pg_settings, messages=1000, workers=4)
+
+
+@pytest.mark.load
+def test_sqlite_workers_survive_a_killed_worker(sqlite_settings: Settings) -> None:
+    _run(sqlite_settings, messages=120, workers=2)
