@@ -50,6 +50,8 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "/v1/webhooks/sources/{source}/rotate"): "admin",
     ("DELETE", "/v1/webhooks/sources/{source}"): "admin",
     ("POST", "/v1/webhooks/{source}"): SIGNED,
+    ("GET", "/v1/evals/runs"): "viewer",
+    ("GET", "/v1/evals/runs/{run_id}"): "viewer",
 }
 
 
