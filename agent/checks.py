@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from agent.claims import check_claims
 from agent.guard import canary_leaked, injection_signals, prompt_overlap
@@ -17,7 +17,9 @@ from agent.guidelines import BrandRules, PlatformProfile
 from agent.risk import personal_data
 from agent.state import CheckResult, DraftResult, InboundMessage
 
-_URL = re.compile(r"https?://[^\s)>\]]+|\bwww\.[^\s)>\]]+|\b[\w-]+\.(?:com|org|net|io|xyz|info|biz|ly)/[^\s)>\]]*", re.I)
+_URL = re.compile(
+    r"https?://[^\s)>\]]+|\bwww\.[^\s)>\]]+|\b[\w-]+\.(?:com|org|net|io|xyz|info|biz|ly)/[^\s)>\]]*", re.I
+)
 _NUMBER = re.compile(r"(?<![\w.])[$€£]?\d+(?:[.,:]\d+)*%?")
 _MENTION = re.compile(r"(?<![\w@])@([A-Za-z0-9_.]{2,30})")
 _HASHTAG = re.compile(r"(?<![\w#&])#([A-Za-z]\w{1,50})")
@@ -25,6 +27,8 @@ _MARKDOWN = re.compile(r"\*\*[^*]+\*\*|__[^_]+__|^\s{0,3}#{1,6}\s|\[[^\]]+\]\([^
 _EMOJI = re.compile("[\U0001f300-\U0001faff\u2600-\u27bf]")
 _ACCOUNT_SPECIFIC = re.compile(r"\b(my|our) (order|account|refund|delivery|parcel|package|payment|subscription)\b|"
                                r"\bwhere is my\b|\btracking\b", re.I)
+
+Severity = Literal["info", "warn", "block"]
 
 
 @dataclass
@@ -45,12 +49,12 @@ def _norm_url(url: str) -> str:
     return re.sub(r"^https?://(www\.)?", "", url.rstrip(".,;:!?'\"").rstrip("/").lower())
 
 
-def _ok(name: str, detail: str = "", severity: str = "warn") -> CheckResult:
-    return CheckResult(name=name, passed=True, detail=detail, severity=severity)  # type: ignore[arg-type]
+def _ok(name: str, detail: str = "", severity: Severity = "warn") -> CheckResult:
+    return CheckResult(name=name, passed=True, detail=detail, severity=severity)
 
 
-def _fail(name: str, detail: str, severity: str = "block") -> CheckResult:
-    return CheckResult(name=name, passed=False, detail=detail, severity=severity)  # type: ignore[arg-type]
+def _fail(name: str, detail: str, severity: Severity = "block") -> CheckResult:
+    return CheckResult(name=name, passed=False, detail=detail, severity=severity)
 
 
 def _cited(draft: DraftResult, hits: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -161,7 +165,8 @@ def check_platform(draft: DraftResult, ctx: CheckContext) -> list[CheckResult]:
         "platform_length", f"{size}/{profile.max_chars} characters on {profile.platform}", "block"
     )
     problems = []
-    allowed = {ctx.message.author.handle.lower().lstrip("@")} | {t.author.lower().lstrip("@") for t in ctx.message.thread}
+    allowed = {ctx.message.author.handle.lower().lstrip("@")}
+    allowed |= {t.author.lower().lstrip("@") for t in ctx.message.thread}
     mentions = _MENTION.findall(draft.text)
     if [m for m in mentions if m.lower() not in allowed] or len(mentions) > profile.max_mentions:
         problems.append(f"mentions {mentions} (only the author or thread participants)")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -21,7 +22,7 @@ SUPPORT_THRESHOLD = 0.62
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 _NON_FACTUAL = re.compile(
     r"^\W*(hi|hey|hello|dear|thanks|thank you|sorry|we'?re sorry|i'?m sorry|apologies|congrats|congratulations|"
-    r"welcome|good to hear|great question|happy to help|glad|cheers|best|kind regards|regards|—|–|-)\b|"
+    r"welcome|good to hear|great question|happy to help|glad|cheers|best|kind regards|regards|\u2014|-)\b|"
     r"\b(dm|direct message|private message|message us|reach out|get back to you|let us know|feel free|"
     r"we'?ll (check|look into|follow up|be in touch)|we'?re checking|hope (this|that) helps|enjoy|have a great)\b",
     re.I,
@@ -49,12 +50,12 @@ def is_factual(sentence: str, names: set[str]) -> bool:
         return False
     if _NON_FACTUAL.search(sentence):
         return False
-    return not (sentence.lower().strip(" !.,") in names)
+    return sentence.lower().strip(" !.,") not in names
 
 
 def _windows(text: str) -> list[str]:
     sentences = split_sentences(text)
-    pairs = [f"{a} {b}" for a, b in zip(sentences, sentences[1:], strict=False)]
+    pairs = [f"{a} {b}" for a, b in pairwise(sentences)]
     return sentences + pairs + ([text] if text.strip() else [])
 
 

@@ -76,7 +76,7 @@ def thread_context(message: InboundMessage) -> str:
     return "\n".join(t.text for t in message.thread[-CONTEXT_TURNS:])
 
 
-def _timed(name: str, node: Callable[[GraphState], dict[str, Any]]) -> Callable[[GraphState], dict[str, Any]]:
+def _timed(name: str, node: Callable[[GraphState], dict[str, Any]]) -> Callable[..., dict[str, Any]]:
     def wrapper(state: GraphState) -> dict[str, Any]:
         started = time.perf_counter()
         update = node(state)

@@ -7,7 +7,7 @@ variants, product codes), and similarity-weighted k-nearest neighbours on the em
 model alone and about 0.90 for 1-NN, because the views make different mistakes. The settings below were
 chosen by that cross-validation, never on a test split.
 
-Out of scope: a message scores ``top probability × cosine to the nearest example``; below a threshold it
+Out of scope: a message scores ``top probability * cosine to the nearest example``; below a threshold it
 is "not one of ours". The threshold is calibrated by cross-validation when the taxonomy is loaded: with
 examples labelled as out of scope (``oos``/``out_of_scope``) it takes the most out-of-scope recall that
 costs at most ``max_accuracy_loss`` of in-scope accuracy; without them it only rejects outliers (the

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, cast
 
 import openai
 from pydantic import BaseModel, Field, ValidationError
@@ -158,7 +158,7 @@ class LLMDrafter:
         if refusal is not None:
             raise DraftingError(refusal)
         try:
-            parsed, usage = self._call(messages, schema)
+            parsed, usage = cast(tuple[Parsed, dict[str, int]], self._call(messages, schema))
         except MalformedOutput as exc:
             self.guard.breaker.success()  # the endpoint works; the model's output did not parse
             raise DraftingError(f"model output was not valid JSON after retries: {exc}") from exc

@@ -44,8 +44,12 @@ _URGENT = re.compile(r"\b(urgent\w*|asap|immediately|right now|emergency|tonight
 _EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.-]+\b")
 _PHONE = re.compile(r"(?<![\w/])\+?\d[\d\s().-]{8,}\d\b")
 _CARD = re.compile(r"\b(?:\d[ -]?){13,19}\b")
-_ORDER = re.compile(r"\b(order|account|acct|invoice|tracking)\s*(number|no\.?|#|id)?\s*[:#]?\s*[A-Z]{0,4}-?\d{5,}\b", re.I)
-_POSTAL = re.compile(r"\b\d{1,5}\s+\w+(\s\w+)?\s+(street|st|avenue|ave|road|rd|lane|ln|drive|dr|boulevard|blvd)\b", re.I)
+_ORDER = re.compile(
+    r"\b(order|account|acct|invoice|tracking)\s*(number|no\.?|#|id)?\s*[:#]?\s*[A-Z]{0,4}-?\d{5,}\b", re.I
+)
+_POSTAL = re.compile(
+    r"\b\d{1,5}\s+\w+(\s\w+)?\s+(street|st|avenue|ave|road|rd|lane|ln|drive|dr|boulevard|blvd)\b", re.I
+)
 
 DEFAULT_TEAMS = {
     "self_harm": "Trust & Safety",

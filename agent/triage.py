@@ -158,11 +158,11 @@ class Triager:
             alternatives=alternatives,
             sentiment=label,
             sentiment_score=round(score, 3),
-            sentiment_source=source,  # type: ignore[arg-type]
-            urgency=level,  # type: ignore[arg-type]
+            sentiment_source=source,
+            urgency=level,
             language=language,
             language_confidence=language_confidence,
-            route=routing.route,  # type: ignore[arg-type]
+            route=routing.route,
             route_reason=routing.reason,
             reason_category=routing.reason_category,
             escalate_to=routing.escalate_to,

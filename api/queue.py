@@ -81,6 +81,9 @@ def record_review(session: Session, message: Message, request: ReviewRequest, th
         "note": request.note,
         "model": request.model,
         "usage": request.usage,
+        "summary": request.summary,
+        "provenance": request.provenance,
+        "variants": request.variants,
         "status": "pending",
         "updated_at": utcnow(),
     }

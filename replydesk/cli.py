@@ -221,3 +221,10 @@ def main() -> None:  # pragma: no cover - console entry point
         app()
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+# Agent commands (issue 4): team intent taxonomies and batch triage.
+from replydesk.cli_agent import intents_app, triage  # noqa: E402
+
+app.add_typer(intents_app, name="intents")
+app.command()(triage)

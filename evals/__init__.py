@@ -1,0 +1,1 @@
+"""Evaluation suites: quality on public datasets (never imported by agent/, knowledge/ or api/)."""
