@@ -86,7 +86,8 @@ def check_citations(draft: DraftResult, hits: list[dict[str, Any]]) -> CheckResu
 
 
 def check_claims_supported(draft: DraftResult, ctx: CheckContext) -> CheckResult:
-    verdicts = check_claims(draft.text, _cited(draft, ctx.hits), _names(ctx))
+    boilerplate = f"{ctx.profile.greeting}\n{ctx.profile.sign_off}"
+    verdicts = check_claims(draft.text, _cited(draft, ctx.hits), _names(ctx), boilerplate)
     bad = [v for v in verdicts if not v.supported]
     if bad:
         detail = "; ".join(f"{v.sentence[:80]!r} ({v.reason}, similarity {v.score})" for v in bad[:4])
@@ -181,6 +182,18 @@ def check_platform(draft: DraftResult, ctx: CheckContext) -> list[CheckResult]:
     return [length, lint]
 
 
+def check_readable(draft: DraftResult) -> CheckResult:
+    """Garbled text (words run together, letters swapped for symbols) is what obeying an injection looks like."""
+    words = [w for w in _URL.sub(" ", draft.text).split() if not w.startswith(("@", "#"))]
+    run_together = [w for w in words if len(w) > 30]
+    letters = sum(c.isalpha() for c in draft.text)
+    odd = sum(c.isdigit() or c in "@&*$^%" for c in "".join(words))
+    if run_together or (letters and odd / letters > 0.25):
+        sample = run_together[0][:40] if run_together else draft.text[:40]
+        return _fail("readable", f"the draft looks garbled or encoded: {sample!r}")
+    return _ok("readable")
+
+
 def check_banned(draft: DraftResult, brand: BrandRules) -> CheckResult:
     lowered = draft.text.lower()
     found = [p for p in brand.banned_phrases if p.lower() in lowered]
@@ -201,6 +214,7 @@ def run_checks(draft: DraftResult, ctx: CheckContext) -> list[CheckResult]:
         check_canary(draft, ctx),
         check_injection(ctx, draft),
         *check_platform(draft, ctx),
+        check_readable(draft),
         check_banned(draft, ctx.brand),
     ]
 

@@ -44,10 +44,12 @@ def split_sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE.split(text) if s and len(s.strip()) > 1]
 
 
-def is_factual(sentence: str, names: set[str]) -> bool:
+def is_factual(sentence: str, names: set[str], boilerplate: str = "") -> bool:
     words = re.findall(r"[\w']+", sentence)
-    if len(words) < 4 or sentence.rstrip().endswith("?"):
+    if len(words) < 4 or sentence.rstrip().endswith("?") or sentence.lstrip()[:1] in ("\u2014", "\u2013", "-"):
         return False
+    if boilerplate and sentence.strip().lower() in boilerplate.lower():
+        return False  # the platform's greeting or sign-off
     if _NON_FACTUAL.search(sentence):
         return False
     return sentence.lower().strip(" !.,") not in names
@@ -76,10 +78,11 @@ def _unsupported_details(sentence: str, source: str, names: set[str]) -> list[st
 
 
 def check_claims(
-    text: str, cited: list[dict[str, Any]], names: set[str], threshold: float = SUPPORT_THRESHOLD
+    text: str, cited: list[dict[str, Any]], names: set[str], boilerplate: str = "",
+    threshold: float = SUPPORT_THRESHOLD,
 ) -> list[ClaimVerdict]:
     """A verdict for each factual sentence of ``text`` against the cited chunks."""
-    claims = [s for s in split_sentences(text) if is_factual(s, names)]
+    claims = [s for s in split_sentences(text) if is_factual(s, names, boilerplate)]
     if not claims:
         return []
     source_text = "\n".join(str(h.get("text") or "") for h in cited)

@@ -41,7 +41,7 @@ _PATTERNS: dict[str, re.Pattern[str]] = {
         r"\bwhat (were|are) you (told|instructed|given|not supposed)\b|\bmy instructions are\b|"
         r"\bi was instructed to\b|\bconsole\.log|\bsystemprompt\b|<\s*/?\s*system", re.I | re.S),
     "output_directive": re.compile(
-        r"\b(in|into|to|within|throughout|at the (start|end|beginning) of) (your|the|each|every) (response|answer|"
+        r"\b(in|into|to|from|within|throughout|at the (start|end|beginning) of) (your|the|each|every) (response|answer|"
         r"reply|output|replies|responses|answers)\b|\byour (response|answer|reply|output)s? (should|must|needs to|"
         r"has to|will)\b|\b(respond|reply|answer) (only )?(in|with|using) (all caps|json|base64|emoji|rot13|"
         r"french|spanish|german|code)\b|\b(start|begin|end|finish) your (answer|response|reply)\b|"
