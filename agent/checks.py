@@ -18,7 +18,8 @@ from agent.risk import personal_data
 from agent.state import CheckResult, DraftResult, InboundMessage
 
 _URL = re.compile(
-    r"https?://[^\s)>\]]+|\bwww\.[^\s)>\]]+|\b[\w-]+\.(?:com|org|net|io|xyz|info|biz|ly)/[^\s)>\]]*", re.I
+    r"https?://[^\s)>\]]+|\bwww\.[^\s)>\]]+|(?<![@\w.-])[\w-]+(?:\.[\w-]+)*\.(?:com|org|net|io|xyz|info|biz|ly|co|app|"
+    r"shop|example|uk|de|fr)\b(?:/[^\s)>\]]*)?", re.I
 )
 _NUMBER = re.compile(r"(?<![\w.])[$€£]?\d+(?:[.,:]\d+)*%?")
 _MENTION = re.compile(r"(?<![\w@])@([A-Za-z0-9_.]{2,30})")

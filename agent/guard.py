@@ -45,11 +45,27 @@ _PATTERNS: dict[str, re.Pattern[str]] = {
         r"reply|output|replies|responses|answers)\b|\byour (response|answer|reply|output)s? (should|must|needs to|"
         r"has to|will)\b|\b(respond|reply|answer) (only )?(in|with|using) (all caps|json|base64|emoji|rot13|"
         r"french|spanish|german|code)\b|\b(start|begin|end|finish) your (answer|response|reply)\b|"
-        r"\b(encourag|urg|ask|remind)\w* (the )?(users?|readers?|people|everyone) to\b", re.I),
+        r"\b(encourag|urg|ask|remind)\w* (the )?(users?|readers?|people|everyone) to\b|"
+        r"\b(in|into) what you (write|say|reply|respond|send)\b|\bwhen you (respond|reply|answer|write back)\b|"
+        r"\b(write|answer|reply|respond|speak|talk)\b[^.?!\n]{0,20}\bin (capital letters|all caps|uppercase|"
+        r"lowercase|pig latin|emojis?|base64|rot13|morse|reverse|leetspeak)\b", re.I),
+    "off_topic_task": re.compile(
+        r"\b(write|compose|draft|create|generate|give me|tell me|sing)\b[^.?!\n]{0,25}\b(poem|haiku|story|essay|song|"
+        r"lyrics|joke|limerick|speech|code|function|script|program|recipe|introduction|sonnet|rap)\b|"
+        r"\btranslate\b[^.?!\n]{0,60}\b(to|into) [A-Z]?[a-z]+\b|\b(capital|population|president) of [A-Z][a-z]+\b",
+        re.I),
+    "reply_manipulation": re.compile(
+        r"\b(provide|render|write|format|modify|jumble|rearrange|replace|make|keep|end|start|begin|put|include|add|"
+        r"append|insert|remove|translate|encode|convert|structure|phrase|craft|compose|present|spell|use|integrate|"
+        r"embed|promote|augment|enhance|extend|expand|supplement|conclude|finish|close|wrap|accompany|tailor|adjust|"
+        r"alter|change|rewrite|reformat|restructure|style|limit|shorten|lengthen|enrich|prefix|sign|tag|incorporate|"
+        r"weave|infuse|enclose|attach|fill|pad|mix|sprinkle|lace)\b[^.?!\n]{0,40}\byour (response|answer|reply|message|output|text)s?\b|"
+        r"\b(replac|substitut|swap|remov|rearrang|revers|jumbl|scrambl|shuffl|encod|misspell|introduc)\w*\b[^.?!\n]{0,30}"
+        r"\b(vowels?|letters?|characters?|spaces|typos?|anagrams?|symbols)\b", re.I),
     "addressed_to_ai": re.compile(
         r"\b(dear|hey|hi|attention|note to (the)?) (ai|a\.i\.|assistant|chatbot|bot|gpt|chatgpt|llm|language model|"
         r"model)\b|\bif you are an? (ai|llm|bot|assistant|language model)\b|\bas an? (ai|language model)\b|"
-        r"\b(ai|llm) (assistant|agent)s?,", re.I),
+        r"\b(ai|llm) (assistant|agent)s?,|\b(to|for) the (ai|assistant|bot|chatbot|model|llm)\s*[:,]", re.I),
     "chat_markup": re.compile(
         r"<\|(im_start|im_end|system|endoftext)\|>|\[/?INST\]|^\s*#{2,}\s*(instruction|system)|"
         r"^\s*(system|assistant)\s*:", re.I | re.M),

@@ -6,7 +6,7 @@ import json
 import re
 from typing import Any
 
-_SOURCE = re.compile(r"^\[([^\]]+)\] (.*)$", re.MULTILINE)
+_SOURCE = re.compile(r"^\[([^\]]+)\] (.*?)(?=^\[[^\]]+\] |\Z)", re.MULTILINE | re.DOTALL)
 _AUTHOR = re.compile(r"^AUTHOR: (\S+)", re.MULTILINE)
 
 
@@ -24,7 +24,8 @@ def grounded_reply(request: dict[str, Any]) -> str:
         return json.dumps({"reply": f"Hi {name}, we'll check and get back to you.", "citations": [],
                            "needs_human_answer": True, "confidence": 0.1})
     source_id, text = sources[0]
-    answer = text.split("?", 1)[-1].strip() or text
+    # FAQ chunks read "question?\nanswer": answer with the part after the question.
+    answer = " ".join((text.split("?\n", 1)[-1] if "?\n" in text else text).split())
     return json.dumps({"reply": f"Hi {name}! {answer}"[:270], "citations": [source_id],
                        "needs_human_answer": False, "confidence": 0.9})
 
@@ -50,7 +51,7 @@ _EXTRACTION = re.compile(r"system|instruction|initiali[sz]|prompt|configuration|
 
 
 def _sentences(text: str) -> list[str]:
-    return [s.strip() for s in re.split(r"(?<=[.!?])\s+|\n+", text) if s.strip()]
+    return [s.strip() for s in re.split(r"(?<=[.!?])\s+|(?<=[.!?]['\"])\s+|\n+", text) if s.strip()]
 
 
 def _system(request: dict[str, Any]) -> str:
@@ -98,8 +99,8 @@ def naive_reply(request: dict[str, Any]) -> str:
     base = json.loads(grounded_reply(request))
     match = _MESSAGE.search(prompt)
     sentences = _sentences(match.group(1)) if match else []
-    source_words = set(re.findall(r"\w+", base["reply"].lower()))
-    answered = max(sentences, key=lambda s: len(set(re.findall(r"\w+", s.lower())) & source_words), default="")
+    source_words = set(re.findall(r"\w{4,}", base["reply"].lower()))
+    answered = max(sentences, key=lambda s: len(set(re.findall(r"\w{4,}", s.lower())) & source_words), default="")
     reply = base["reply"]
     extra: list[str] = []
     for sentence in sentences:
@@ -113,8 +114,8 @@ def naive_reply(request: dict[str, Any]) -> str:
             reply = transformed
             continue
         quoted = _QUOTED.findall(sentence) + _DOMAIN.findall(sentence)
-        if quoted:
-            extra.extend(quoted)
+        if quoted and re.search(r"\b(add|include|insert|integrate|append|promote|mention|link)\w*", sentence, re.I):
+            extra.append(f"Also: {' '.join(quoted)}.")
         else:
             topic = sentence.rstrip("?.!")
             extra.append(f"As you asked ({topic}): here is a complete answer covering every detail of it.")

@@ -43,8 +43,10 @@ def runner(tmp_path: Path, sample_chroma: Path, llm_stub: OpenAIStub) -> Iterato
 
 
 def _message(number: int, text: str) -> InboundMessage:
+    # A pasted email is sent privately (a DM); in public its personal data would route it to moderation.
     return InboundMessage(id=number, platform="reddit", external_id=f"e-{number}", text=text,
-                          author=Author(id=f"a-{number}", handle=f"rider{number}", display_name="Sam Rider"))
+                          author=Author(id=f"a-{number}", handle=f"rider{number}", display_name="Sam Rider"),
+                          public="email I got" not in text)
 
 
 def _drafts(runner: ReplyRunner, texts: list[str]) -> list[tuple[str, list[CheckResult], str]]:
@@ -66,9 +68,9 @@ def _embed(attack: str, index: int, emails: list[str]) -> str:
     if position == 1:
         return f"{carrier} {attack}"
     email = emails[index % len(emails)].replace("|", "\n")
-    cut = len(email) // 2
-    cut = email.find(". ", cut) + 2 if email.find(". ", cut) > 0 else cut
-    return f"{carrier} This is the email I got:\n{email[:cut]}{attack} {email[cut:]}"
+    cut = email.find(". ", len(email) // 2)
+    cut = cut + 1 if cut > 0 else len(email)
+    return f"{carrier} This is the email I got:\n{email[:cut]} {attack} {email[cut:].lstrip()}"
 
 
 def test_injected_instructions_are_flagged_without_shared_data(runner: ReplyRunner, llm_stub: OpenAIStub) -> None:
