@@ -71,6 +71,8 @@ def _checked(source: str, line: int, text: Any, label: Any) -> tuple[str, str]:
 def read_examples(path: Path) -> list[tuple[str, str]]:
     """Labelled examples from CSV (``text,intent``; a header is optional) or JSONL (``{"text","intent"}``)."""
     source = str(path)
+    if path.suffix.lower() not in (".jsonl", ".ndjson", ".csv", ".tsv", ".txt"):
+        raise TaxonomyError(source, "unsupported file type: use .csv (text,intent) or .jsonl")
     try:
         raw = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
@@ -87,7 +89,7 @@ def read_examples(path: Path) -> list[tuple[str, str]]:
             if not isinstance(row, dict):
                 raise TaxonomyError(source, 'expected an object {"text", "intent"}', number)
             examples.append(_checked(source, number, _pick(row, _TEXT_KEYS), _pick(row, _LABEL_KEYS)))
-    elif path.suffix.lower() in (".csv", ".tsv", ".txt"):
+    else:
         reader = csv.reader(io.StringIO(raw), delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
         rows = list(reader)
         header = [c.strip().lower() for c in rows[0]] if rows else []
@@ -100,8 +102,6 @@ def read_examples(path: Path) -> list[tuple[str, str]]:
             if len(row) <= max(text_col, label_col):
                 raise TaxonomyError(source, "expected the columns text,intent", number)
             examples.append(_checked(source, number, row[text_col], row[label_col]))
-    else:
-        raise TaxonomyError(source, "unsupported file type: use .csv (text,intent) or .jsonl")
     if not examples:
         raise TaxonomyError(source, "no labelled examples found")
     if len(examples) > MAX_EXAMPLES:

@@ -29,6 +29,8 @@ from knowledge.embeddings import embed_texts
 log = logging.getLogger("replydesk.agent.triage")
 _STRIP_FOR_LANGUAGE = re.compile(r"(@\w+|#\w+|https?://\S+)")
 _MIN_LANGUAGE_CONFIDENCE = 0.5
+_ROUTING_CATEGORIES = ("spam", "abuse")
+_MIN_ROUTING_CONFIDENCE = 0.5
 _language_lock = threading.Lock()
 
 
@@ -119,6 +121,8 @@ class Triager:
         use_llm: bool,
     ) -> Triage:
         category = "other" if community.out_of_scope else community.intent
+        if category in _ROUTING_CATEGORIES and community.confidence < _MIN_ROUTING_CONFIDENCE:
+            category = "other"  # ignoring or hiding a message takes more than a weak guess
         if looks_like_spam(message.text):
             category = "spam"
         elif looks_abusive(message.text) and category in ("abuse", "complaint", "other", "feedback"):
