@@ -59,7 +59,8 @@ _PATTERNS: dict[str, re.Pattern[str]] = {
         r"append|insert|remove|translate|encode|convert|structure|phrase|craft|compose|present|spell|use|integrate|"
         r"embed|promote|augment|enhance|extend|expand|supplement|conclude|finish|close|wrap|accompany|tailor|adjust|"
         r"alter|change|rewrite|reformat|restructure|style|limit|shorten|lengthen|enrich|prefix|sign|tag|incorporate|"
-        r"weave|infuse|enclose|attach|fill|pad|mix|sprinkle|lace)\b[^.?!\n]{0,40}\byour (response|answer|reply|message|output|text)s?\b|"
+        r"weave|infuse|enclose|attach|fill|pad|mix|sprinkle|lace)\b[^.?!\n]{0,40}"
+        r"\byour (response|answer|reply|message|output|text)s?\b|"
         r"\b(replac|substitut|swap|remov|rearrang|revers|jumbl|scrambl|shuffl|encod|misspell|introduc)\w*\b[^.?!\n]{0,30}"
         r"\b(vowels?|letters?|characters?|spaces|typos?|anagrams?|symbols)\b", re.I),
     "addressed_to_ai": re.compile(

@@ -40,7 +40,7 @@ def make_runner(tmp_path: Path, sample_chroma: Path, llm_stub: OpenAIStub) -> It
 def _message(text: str, number: int = 1, platform: str = "x", author: str = "a-1", **extra: object) -> InboundMessage:
     return InboundMessage(id=number, platform=platform, external_id=f"e-{number}", text=text,
                           author=Author(id=author, handle="dana_rides", display_name="Dana Smith"),
-                          **extra)  # type: ignore[arg-type]
+                          **extra)
 
 
 def _failed(request: ReviewRequest | None) -> dict[str, str]:
@@ -138,7 +138,7 @@ def test_approved_edits_become_examples_for_similar_messages(make_runner: Runner
     llm_stub.reply_with(grounded_reply)
     runner = make_runner()
     assert runner.start("t1", _message("How long does shipping to the UK take?")) is not None
-    edited = "Hi Dana! UK delivery takes 3–5 working days with DPD. Team Lumen"
+    edited = "Hi Dana! UK delivery takes 3 to 5 working days with DPD. Team Lumen"
     assert runner.resume("t1", ReviewDecision(action="approve", text=edited, actor="cm-1")) is None
     assert runner.start("t2", _message("how many days for delivery to the UK?", 2, author="a-9")) is not None
     assert edited in _examples_shown(llm_stub)

@@ -77,7 +77,7 @@ def test_a_failing_llm_endpoint_loses_no_message(tmp_path: Path, sample_chroma: 
             drafts = client.get("/v1/drafts", params={"limit": 200}).json()["data"]
             drafted = {d["message_id"]: d for d in drafts}
             for message in messages:
-                assert message["status"] == "failed" and message["error"] or message["id"] in drafted
+                assert (message["status"] == "failed" and message["error"]) or message["id"] in drafted
             composers = {d["composer"] for d in drafted.values()}
             assert "offline" in composers, "faults must fall back to the offline composer"
             fallbacks = [d for d in drafted.values() if d["composer"] == "offline"]

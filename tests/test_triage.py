@@ -41,7 +41,7 @@ OUT_OF_SCOPE = ["what's the weather tomorrow", "recommend a good pizza place", "
 
 def _message(text: str, **extra: object) -> InboundMessage:
     return InboundMessage(id=1, platform="x", external_id="e", text=text,
-                          author=Author(id="u", handle="rider"), **extra)  # type: ignore[arg-type]
+                          author=Author(id="u", handle="rider"), **extra)
 
 
 def _write_examples(path: Path, with_oos: bool) -> Path:
