@@ -15,6 +15,22 @@ from agent.state import DraftResult, InboundMessage
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _ANSWERABLE_KINDS = ("faq", "policy", "other")
+_ACCOUNT_SPECIFIC = re.compile(
+    r"\b(my|our) (order|account|refund|delivery|parcel|package|payment|subscription|bike)\b.{0,60}"
+    r"\b(hasn'?t|has not|never|still|where|late|missing|wrong|arrived|status|stuck|charged)\b|\bwhere is my\b",
+    re.I | re.S,
+)
+
+
+def account_specific(message: InboundMessage) -> bool:
+    """The author asks about their own order or account: details belong in a private channel."""
+    return bool(_ACCOUNT_SPECIFIC.search(message.text))
+
+
+def private_offer(message: InboundMessage) -> str:
+    if message.public:
+        return "Send us a DM with your order number and we'll look into it for you."
+    return "Reply here with your order number and we'll look into it for you."
 
 
 def _answer_text(hit: dict[str, Any]) -> str:
@@ -46,6 +62,8 @@ def _frame(message: InboundMessage, profile: PlatformProfile, sentiment: str) ->
     greeting = profile.greeting.replace("{name}", name).replace("{handle}", message.author.handle.lstrip("@"))
     if sentiment == "negative":
         greeting = f"{greeting} Sorry for the trouble."
+    elif message.author_history:
+        greeting = f"{greeting} Good to hear from you again."
     return greeting, profile.sign_off
 
 
@@ -63,36 +81,67 @@ def compose_offline(
     sentiment: str = "neutral",
     min_score: float = 0.45,
     skip_ids: tuple[str, ...] = (),
+    prefer_ids: tuple[str, ...] = (),
     note: str = "",
+    examples: tuple[str, ...] = (),
 ) -> DraftResult:
     greeting, sign_off = _frame(message, profile, sentiment)
+    dm = account_specific(message)
     candidates = [
         h for h in hits
         if h.get("kind") in _ANSWERABLE_KINDS and float(h.get("score", 0)) >= min_score and h["id"] not in skip_ids
     ]
     if not candidates:
-        holding = (
-            "Thanks for reaching out! We're checking this with the team and will get back to you shortly."
-        )
-        if message.public:
+        holding = "Thanks for reaching out! We're checking this with the team and will get back to you shortly."
+        if dm:
+            holding = f"Thanks for reaching out! {private_offer(message)}"
+        elif message.public:
             holding = holding.replace("shortly.", "shortly — feel free to send us a DM in the meantime.")
         text = _assemble(greeting, holding, sign_off, profile)
         return DraftResult(
-            text=text[: profile.max_chars],
+            text=fit_sentences(text, profile.max_chars)[: profile.max_chars],
             composer="offline",
             needs_human_answer=True,
             confidence=0.0,
+            move_to_dm=message.public,
             note=(note + " " if note else "") + "No knowledge source matched well enough: holding reply.",
         )
-    best = max(candidates, key=lambda h: float(h.get("score", 0)))
-    overhead = len(_assemble(greeting, "", sign_off, profile)) + 2
+    # A source an approved reply to a similar message used wins ties: the CM chose it before.
+    best = max(candidates, key=lambda h: float(h.get("score", 0)) + (0.05 if h["id"] in prefer_ids else 0.0))
+    offer = private_offer(message) if dm else ""
+    overhead = len(_assemble(greeting, offer, sign_off, profile)) + 2
     body = fit_sentences(_answer_text(best), max(profile.max_chars - overhead, 40))
-    text = _assemble(greeting, body, sign_off, profile)
+    text = _assemble(greeting, f"{body} {offer}".strip(), sign_off, profile)
+    learned = " Source chosen as in an approved reply to a similar message." if best["id"] in prefer_ids else ""
     return DraftResult(
         text=text,
         citations=[best["id"]],
         composer="offline",
         needs_human_answer=False,
         confidence=round(float(best.get("score", 0)), 3),
-        note=(note + " " if note else "") + f"Personalised answer from {best['id']}.",
+        move_to_dm=bool(dm and message.public),
+        note=(note + " " if note else "") + f"Personalised answer from {best['id']}.{learned}",
+        examples=list(examples),
     )
+
+
+def offline_variant(
+    message: InboundMessage, hits: list[dict[str, Any]], profile: PlatformProfile, first: DraftResult,
+    *, sentiment: str = "neutral", min_score: float = 0.45,
+) -> tuple[str, DraftResult] | None:
+    """A second version: the next-best source if one qualifies, else the same answer cut to one sentence."""
+    if first.needs_human_answer:
+        return None
+    other = compose_offline(message, hits, profile, sentiment=sentiment, min_score=min_score,
+                            skip_ids=tuple(first.citations))
+    if not other.needs_human_answer:
+        return "answer from the next-best source", other
+    best = next((h for h in hits if h["id"] in first.citations), None)
+    if best is None:
+        return None
+    greeting, sign_off = _frame(message, profile, sentiment)
+    short = _SENTENCE_END.split(_answer_text(best).strip())[0]
+    text = _assemble(greeting, short, sign_off, profile)
+    if text == first.text:
+        return None
+    return "shorter: the key fact only", first.model_copy(update={"text": text})

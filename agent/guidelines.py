@@ -16,6 +16,9 @@ class PlatformProfile(BaseModel):
     greeting: str = "Hi {name},"
     sign_off: str = ""
     emoji: bool = False
+    markdown: bool = Field(default=False, description="Whether the platform renders Markdown.")
+    max_hashtags: int = 2
+    max_mentions: int = 2
     guideline_id: str | None = None
     guideline_hash: str | None = None
     rules: str = ""
@@ -37,6 +40,9 @@ def platform_profile(platform: str, guidelines: list[dict[str, Any]]) -> Platfor
                 greeting=str(attrs.get("greeting") or "Hi {name},"),
                 sign_off=str(attrs.get("sign_off") or ""),
                 emoji=bool(attrs.get("emoji", False)),
+                markdown=bool(attrs.get("markdown", False)),
+                max_hashtags=int(attrs.get("max_hashtags", 2)),
+                max_mentions=int(attrs.get("max_mentions", 2)),
                 guideline_id=chunk.get("id"),
                 guideline_hash=chunk.get("content_hash"),
                 rules=str(chunk.get("text") or ""),

@@ -1,8 +1,10 @@
-"""Drafting through any OpenAI-compatible endpoint.
+"""Drafting (and triage sentiment) through any OpenAI-compatible endpoint.
 
-Transport retries (429/5xx/timeouts, honouring Retry-After) are the SDK's, with an explicit timeout;
-tenacity adds the one app-level retry layer, for output that does not parse. Servers without JSON-schema
-structured output get a plain completion validated with the same model.
+One retry layer for transport errors: the SDK's (429/5xx/timeouts, honouring Retry-After), with an explicit
+timeout. tenacity retries only output that does not parse, then gives up with a named error: the caller
+falls back to the offline composer and says so. The guard (agent/resilience.py) decides before each call
+whether the endpoint may be used at all (circuit breaker, per-source rate limit, daily token budget).
+Servers without JSON-schema structured output get a plain completion validated with the same model.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from typing import Any
+from typing import Any, Literal, TypeVar, cast
 
 import openai
 from pydantic import BaseModel, Field, ValidationError
@@ -18,11 +20,19 @@ from tenacity import retry, retry_if_exception_type, stop_after_attempt
 
 from agent.errors import DraftingError
 from agent.guidelines import BrandRules, PlatformProfile
-from agent.prompts import DRAFT_SYSTEM, DRAFT_USER, JSON_ONLY_SUFFIX
-from agent.state import DraftResult, InboundMessage
+from agent.prompts import DRAFT_SYSTEM, DRAFT_USER, JSON_ONLY_SUFFIX, TRIAGE_SYSTEM, TRIAGE_USER
+from agent.resilience import LLMGuard, source_key
+from agent.state import DraftResult, InboundMessage, ThreadSummary
 from replydesk.settings import Settings
 
 _FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.MULTILINE)
+Parsed = TypeVar("Parsed", bound=BaseModel)
+
+
+class LLMSummary(BaseModel):
+    wants: str = ""
+    said: str = ""
+    open_questions: list[str] = Field(default_factory=list)
 
 
 class LLMDraft(BaseModel):
@@ -30,6 +40,18 @@ class LLMDraft(BaseModel):
     citations: list[str] = Field(description="Ids of the sources the reply uses.")
     needs_human_answer: bool = Field(description="True when the sources do not answer the message.")
     confidence: float = Field(ge=0, le=1)
+    move_to_dm: bool = False
+    suggested_route: Literal["draft", "escalate"] = "draft"
+    route_reason: str = ""
+    sentiment: Literal["positive", "neutral", "negative", "mixed"] | None = None
+    summary: LLMSummary | None = None
+
+
+class LLMSentiment(BaseModel):
+    sentiment: Literal["positive", "neutral", "negative", "mixed"]
+    score: float = Field(ge=-1, le=1)
+    urgency: Literal["low", "normal", "high"] = "normal"
+    reason: str = ""
 
 
 class MalformedOutput(Exception):
@@ -45,6 +67,8 @@ class LLMDrafter:
     def __init__(
         self,
         settings: Settings,
+        guard: LLMGuard | None = None,
+        canary: str = "",
         *,
         client: openai.OpenAI | None = None,
         prompt_override: tuple[str, str] | None = None,
@@ -58,9 +82,17 @@ class LLMDrafter:
             timeout=settings.llm_timeout,
             max_retries=settings.llm_max_retries,
         )
-        self.system_prompt, self.user_template = prompt_override or (DRAFT_SYSTEM, DRAFT_USER)
+        self.guard = guard or LLMGuard(settings, None)
+        self.canary = canary
+        self._system_template, self.user_template = prompt_override or (DRAFT_SYSTEM, DRAFT_USER)
         self._schema_ok = True
         self._lock = threading.Lock()
+
+    @property
+    def system_prompt(self) -> str:
+        # Not format(): an override prompt may hold unescaped braces (JSON examples); ours escapes them.
+        text = self._system_template.replace("{canary}", self.canary or "(none)")
+        return text.replace("{{", "{").replace("}}", "}")
 
     def build_messages(
         self,
@@ -69,9 +101,13 @@ class LLMDrafter:
         profile: PlatformProfile,
         brand: BrandRules,
         instructions: str | None,
+        examples: list[dict[str, Any]] | None = None,
     ) -> list[dict[str, str]]:
         sources = "\n".join(f"[{h['id']}] {h.get('text', '')}" for h in hits) or "(none)"
         thread = "\n".join(f"{t.author}: {t.text}" for t in message.thread) or "(none)"
+        shown = "\n\n".join(
+            f"[{e['id']}] message: {e['message']}\n    approved reply: {e['reply']}" for e in examples or []
+        )
         user = self.user_template.format(
             platform=message.platform,
             visibility="public" if message.public else "private",
@@ -80,8 +116,10 @@ class LLMDrafter:
             brand_voice=brand.text or "(none)",
             author_name=message.author.name,
             author_handle=message.author.handle.lstrip("@"),
+            history="\n".join(f"- {h}" for h in message.author_history[-5:]) or "(none)",
             thread=thread,
             text=message.text,
+            examples=shown or "(none)",
             sources=sources,
             instructions=f"\nREVIEWER INSTRUCTIONS FOR THIS VERSION:\n{instructions}\n" if instructions else "",
         )
@@ -94,15 +132,13 @@ class LLMDrafter:
         profile: PlatformProfile,
         brand: BrandRules,
         instructions: str | None = None,
+        examples: list[dict[str, Any]] | None = None,
     ) -> DraftResult:
-        messages = self.build_messages(message, hits, profile, brand, instructions)
-        try:
-            parsed, usage = self._call(messages)
-        except MalformedOutput as exc:
-            raise DraftingError(f"model output was not valid JSON after retries: {exc}") from exc
-        except openai.OpenAIError as exc:
-            raise DraftingError(f"LLM endpoint failed: {type(exc).__name__}: {exc}") from exc
+        messages = self.build_messages(message, hits, profile, brand, instructions, examples)
+        source = source_key(message.workspace, message.platform, message.author.id)
+        parsed, usage = self._guarded(messages, LLMDraft, message.workspace, source)
         known = {h["id"] for h in hits}
+        summary = parsed.summary
         return DraftResult(
             text=parsed.reply.strip(),
             citations=[c for c in dict.fromkeys(parsed.citations) if c in known],
@@ -112,14 +148,48 @@ class LLMDrafter:
             model=self.model,
             usage=usage,
             note="" if set(parsed.citations) <= known else "Dropped citations of unknown sources.",
+            move_to_dm=parsed.move_to_dm,
+            suggested_route=parsed.suggested_route,
+            route_reason=parsed.route_reason,
+            sentiment=parsed.sentiment,
+            summary=ThreadSummary(**summary.model_dump(), source="llm") if summary else None,
+            examples=[str(e["id"]) for e in examples or []],
         )
 
+    def sentiment(self, text: str, context: str, workspace: str) -> LLMSentiment:
+        messages = [
+            {"role": "system", "content": TRIAGE_SYSTEM},
+            {"role": "user", "content": TRIAGE_USER.format(context=context or "(none)", text=text)},
+        ]
+        parsed, _ = self._guarded(messages, LLMSentiment, workspace, None)
+        return parsed
+
+    def _guarded(
+        self, messages: list[dict[str, str]], schema: type[Parsed], workspace: str, source: str | None
+    ) -> tuple[Parsed, dict[str, int]]:
+        refusal = self.guard.refusal(workspace, source)
+        if refusal is not None:
+            raise DraftingError(refusal)
+        try:
+            parsed, usage = cast(tuple[Parsed, dict[str, int]], self._call(messages, schema))
+        except MalformedOutput as exc:
+            self.guard.breaker.success()  # the endpoint works; the model's output did not parse
+            raise DraftingError(f"model output was not valid JSON after retries: {exc}") from exc
+        except openai.OpenAIError as exc:
+            self.guard.failed()
+            raise DraftingError(f"LLM endpoint failed: {type(exc).__name__}: {exc}") from exc
+        except Exception:
+            self.guard.failed()  # never leave a half-open breaker waiting for a verdict
+            raise
+        self.guard.record(workspace, source, usage)
+        return parsed, usage
+
     @retry(retry=retry_if_exception_type(MalformedOutput), stop=stop_after_attempt(2), reraise=True)
-    def _call(self, messages: list[dict[str, str]]) -> tuple[LLMDraft, dict[str, int]]:
+    def _call(self, messages: list[dict[str, str]], schema: type[Parsed]) -> tuple[Parsed, dict[str, int]]:
         if self._schema_ok:
             try:
                 completion = self.client.chat.completions.parse(
-                    model=self.model, messages=messages, response_format=LLMDraft, temperature=0.2  # type: ignore[arg-type]
+                    model=self.model, messages=messages, response_format=schema, temperature=0.2  # type: ignore[arg-type]
                 )
                 choice = completion.choices[0].message
                 if choice.parsed is None:
@@ -138,7 +208,7 @@ class LLMDrafter:
         )
         content = _FENCE.sub("", plain.choices[0].message.content or "").strip()
         try:
-            return LLMDraft.model_validate_json(content), _usage(plain)
+            return schema.model_validate_json(content), _usage(plain)
         except ValidationError as exc:
             raise MalformedOutput(str(exc)[:200]) from exc
 

@@ -41,6 +41,7 @@ class ReplyRunner:
         self.graph = build_graph(self.runtime, self.checkpointer)
 
     def close(self) -> None:
+        self.runtime.close()
         if self._manager is not None:
             self._manager.__exit__(None, None, None)
 

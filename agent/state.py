@@ -20,6 +20,8 @@ class Author(BaseModel):
     id: str = Field(min_length=1, max_length=200)
     handle: str = Field(min_length=1, max_length=200)
     display_name: str | None = Field(default=None, max_length=200)
+    followers: int | None = Field(default=None, ge=0, description="Audience size, when the platform says.")
+    verified: bool = Field(default=False, description="A platform-verified account (a VIP signal).")
 
     @property
     def name(self) -> str:
@@ -45,17 +47,31 @@ class InboundMessage(BaseModel):
     text: str
     thread: list[ThreadTurn] = Field(default_factory=list)
     public: bool = True
+    author_history: list[str] = Field(
+        default_factory=list, description="The author's earlier messages in this workspace, oldest first."
+    )
 
 
 class Triage(BaseModel):
-    intent: str
+    intent: str = Field(description="The team's intent when the workspace has a taxonomy, else the category.")
     confidence: float
+    category: str = Field(default="other", description="The built-in community category.")
+    category_confidence: float = 0.0
+    taxonomy: Literal["team", "community"] = "community"
+    out_of_scope: bool = False
+    top_intent: str | None = Field(default=None, description="Best team intent even when out of scope.")
+    alternatives: list[dict[str, Any]] = Field(default_factory=list)
     sentiment: str
     sentiment_score: float
+    sentiment_source: Literal["vader", "llm"] = "vader"
     urgency: Literal["low", "normal", "high"]
+    language: str = "und"
+    language_confidence: float = 0.0
     route: Route
     route_reason: str
+    reason_category: str = "answerable"
     escalate_to: str | None = None
+    suggested_action: str | None = None
     risk_flags: list[str] = Field(default_factory=list)
 
 
@@ -70,6 +86,26 @@ class CheckResult(BaseModel):
     name: str
     passed: bool
     detail: str = ""
+    severity: Literal["info", "warn", "block"] = Field(
+        default="warn", description="block: the draft must not be approved as is; warn: read before approving."
+    )
+
+
+class ThreadSummary(BaseModel):
+    wants: str = Field(default="", description="What the author wants.")
+    said: str = Field(default="", description="What was said so far in the thread.")
+    open_questions: list[str] = Field(default_factory=list)
+    source: Literal["llm", "extractive"] = "extractive"
+
+
+class Variant(BaseModel):
+    """A second draft with a different angle, for the CM to pick or borrow from."""
+
+    angle: str
+    text: str
+    citations: list[str] = Field(default_factory=list)
+    composer: Composer = "offline"
+    checks: list[CheckResult] = Field(default_factory=list)
 
 
 class DraftResult(BaseModel):
@@ -83,6 +119,12 @@ class DraftResult(BaseModel):
     note: str = Field(default="", description="Why the composer did what it did (fallbacks, holds).")
     model: str | None = None
     usage: dict[str, int] = Field(default_factory=dict)
+    move_to_dm: bool = Field(default=False, description="The reply offers to continue in private.")
+    suggested_route: Route = "draft"
+    route_reason: str = ""
+    sentiment: str | None = Field(default=None, description="The model's read of the author's sentiment.")
+    summary: ThreadSummary | None = None
+    examples: list[str] = Field(default_factory=list, description="Approved examples shown to the model.")
 
 
 class ReviewRequest(BaseModel):
@@ -99,6 +141,9 @@ class ReviewRequest(BaseModel):
     note: str = ""
     model: str | None = None
     usage: dict[str, int] = Field(default_factory=dict)
+    summary: dict[str, Any] = Field(default_factory=dict)
+    provenance: dict[str, Any] = Field(default_factory=dict)
+    variants: list[dict[str, Any]] = Field(default_factory=list)
     allowed_actions: list[ReviewAction] = Field(default_factory=lambda: list(_ALL_ACTIONS))
 
 
@@ -126,6 +171,12 @@ class GraphState(TypedDict, total=False):
     draft: dict[str, Any]
     checks: list[dict[str, Any]]
     instructions: str
+    feedback: str
     decision: dict[str, Any]
     final_text: str
     outcome: str
+    examples: list[dict[str, Any]]
+    variants: list[dict[str, Any]]
+    revisions: int
+    timings: dict[str, float]
+    flags: dict[str, Any]

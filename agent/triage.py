@@ -1,40 +1,51 @@
-"""First-cut triage: sentiment from VADER (a lexicon built for social-media text) plus keyword rules.
+"""Triage: intent, scope, sentiment, urgency, language, risk flags and a route with its reason.
 
-Keyword rules are a deliberate stop-gap for intent and risk: they are transparent to a CM and need no
-model. A learned taxonomy (``replydesk intents load``) replaces the intent part later.
+- Intent: the workspace's own taxonomy when one is loaded (``replydesk intents load``), else the built-in
+  community taxonomy. Both are the embedding ensemble of agent/intents.py; the community category is
+  always reported too, because routing (spam, abuse, crisis) is defined on it.
+- Sentiment: VADER (a lexicon built for social-media text, offline); the LLM's read when one is
+  configured and triage is run on its own (the drafting call also reports it, see agent/graph.py).
+- Language: py3langid (offline, model shipped in the package); "und" when it is not confident.
+- Risk flags and routing: transparent rules (agent/risk.py).
 """
 
 from __future__ import annotations
 
+import logging
 import re
+import threading
 from functools import lru_cache
+from typing import Any
 
+from agent.errors import DraftingError
+from agent.guard import injection_signals
+from agent.intents import IntentPrediction
+from agent.llm import LLMDrafter
+from agent.risk import looks_abusive, looks_like_spam, risk_flags, route_message, urgency
 from agent.state import InboundMessage, Triage
+from agent.taxonomy import TaxonomyStore, community_classifier
+from knowledge.embeddings import embed_texts
 
-_RULES: list[tuple[str, re.Pattern[str]]] = [
-    ("crisis", re.compile(r"\b(lawyer|attorney|sue|suing|lawsuit|legal action|court|fire|burn(ed|t)?|injur\w*|"
-                          r"hospital|explod\w*|smok(e|ing)|kill myself|suicid\w*|self[- ]harm)\b", re.I)),
-    ("abuse", re.compile(r"\b(idiot|stupid|moron|scum|shut up|f+u+c+k+\w*|bitch|retard\w*)\b", re.I)),
-    ("spam", re.compile(r"(\b(crypto|forex|bitcoin|giveaway|promo code|onlyfans|dm me for|follow back)\b|"
-                        r"https?://\S+.*https?://\S+)", re.I)),
-    ("sales", re.compile(r"\b(partnership|collab\w*|sponsor\w*|wholesale|reseller|affiliate|bulk order)\b", re.I)),
-    ("complaint", re.compile(r"\b(still (hasn'?t|not|no)|never (arrived|came|got)|worst|terrible|awful|unacceptable|"
-                             r"refund|broken|disappointed|angry|late|ridiculous|scam)\b", re.I)),
-    ("praise", re.compile(r"\b(love|loving|amazing|awesome|great job|thank(s| you)|best|fantastic|obsessed)\b", re.I)),
-    ("question", re.compile(r"(\?|\b(how|what|when|where|why|which|can i|do you|does it|is there|is it)\b)", re.I)),
-]
-_SECURITY = re.compile(r"\b(hack(ed)?|password|account (was )?(taken|stolen)|data (breach|leak)|phish\w*)\b", re.I)
-_LEGAL = re.compile(r"\b(lawyer|attorney|sue|suing|lawsuit|legal action|court)\b", re.I)
-_SAFETY = re.compile(r"\b(fire|burn(ed|t)?|injur\w*|hospital|explod\w*|smok(e|ing))\b", re.I)
-_SELF_HARM = re.compile(r"\b(kill myself|suicid\w*|self[- ]harm|end it all)\b", re.I)
-_PII = re.compile(r"(\b\d{13,19}\b|\b[\w.+-]+@[\w-]+\.[\w.]+\b|\+?\d[\d\s().-]{8,}\d)")
+log = logging.getLogger("replydesk.agent.triage")
+_STRIP_FOR_LANGUAGE = re.compile(r"(@\w+|#\w+|https?://\S+)")
+_MIN_LANGUAGE_CONFIDENCE = 0.5
+_ROUTING_CATEGORIES = ("spam", "abuse")
+_MIN_ROUTING_CONFIDENCE = 0.5
+_language_lock = threading.Lock()
 
 
 @lru_cache(maxsize=1)
-def _vader():
+def _vader() -> Any:
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
     return SentimentIntensityAnalyzer()
+
+
+@lru_cache(maxsize=1)
+def _language_identifier() -> Any:
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
 
 
 def sentiment(text: str) -> tuple[str, float]:
@@ -43,50 +54,122 @@ def sentiment(text: str) -> tuple[str, float]:
     return label, score
 
 
-def risk_flags(message: InboundMessage) -> list[str]:
-    flags = []
-    text = message.text
-    if _LEGAL.search(text):
-        flags.append("legal_threat")
-    if _SAFETY.search(text):
-        flags.append("safety")
-    if _SELF_HARM.search(text):
-        flags.append("self_harm")
-    if _SECURITY.search(text):
-        flags.append("security")
-    if message.public and _PII.search(text):
-        flags.append("pii_public")
-    return flags
+def detect_language(text: str) -> tuple[str, float]:
+    cleaned = _STRIP_FOR_LANGUAGE.sub(" ", text).strip()
+    if len(re.findall(r"\w+", cleaned)) < 2:
+        return "und", 0.0
+    with _language_lock:  # the identifier keeps per-call scratch state
+        language, probability = _language_identifier().classify(cleaned)
+    if probability < _MIN_LANGUAGE_CONFIDENCE:
+        return "und", round(float(probability), 3)
+    return str(language), round(float(probability), 3)
 
 
-def triage_message(message: InboundMessage) -> Triage:
-    intent, confidence = "other", 0.3
-    for name, pattern in _RULES:
-        if pattern.search(message.text):
-            intent, confidence = name, 0.6
-            break
-    label, score = sentiment(message.text)
-    flags = risk_flags(message)
-    urgency = "high" if flags or (intent == "complaint" and score < -0.5) else "normal"
-    route, reason, team = "draft", f"{intent} the knowledge base may answer", None
-    if "self_harm" in flags or "safety" in flags:
-        route, reason, team = "escalate", "safety risk reported", "trust-and-safety"
-    elif "legal_threat" in flags:
-        route, reason, team = "escalate", "legal threat", "legal"
-    elif "security" in flags:
-        route, reason, team = "escalate", "possible account or data security issue", "security"
-    elif intent == "abuse":
-        route, reason = "moderate", "abusive language: suggest hide/report"
-    elif intent == "spam":
-        route, reason = "ignore", "looks like spam"
-    return Triage(
-        intent=intent,
-        confidence=confidence,
-        sentiment=label,
-        sentiment_score=round(score, 3),
-        urgency=urgency,
-        route=route,
-        route_reason=reason,
-        escalate_to=team,
-        risk_flags=flags,
-    )
+def escalation_config(guidelines: list[dict[str, Any]]) -> dict[str, Any]:
+    """Teams and VIP settings from the escalation guideline's front matter, when a workspace has one."""
+    for chunk in guidelines:
+        attrs = chunk.get("attrs") or {}
+        if attrs.get("guideline") == "escalation":
+            return dict(attrs)
+    return {}
+
+
+class Triager:
+    """One per process: the community classifier is fitted once, team taxonomies are read when they change."""
+
+    def __init__(self, taxonomies: TaxonomyStore | None = None, llm: LLMDrafter | None = None) -> None:
+        self.taxonomies = taxonomies
+        self.llm = llm
+
+    def triage(
+        self, message: InboundMessage, guidelines: list[dict[str, Any]] | None = None, use_llm: bool = False
+    ) -> Triage:
+        return self.triage_many([message], guidelines, use_llm=use_llm)[0]
+
+    def triage_many(
+        self,
+        messages: list[InboundMessage],
+        guidelines: list[dict[str, Any]] | None = None,
+        *,
+        contexts: list[str | None] | None = None,
+        use_llm: bool = False,
+    ) -> list[Triage]:
+        """Triage a batch (one embedding call for all of them); every message must share one workspace."""
+        if not messages:
+            return []
+        texts = [m.text for m in messages]
+        vectors = embed_texts(texts)
+        categories = community_classifier().predict(texts, vectors)
+        team = self.taxonomies.get(messages[0].workspace) if self.taxonomies is not None else None
+        intents: list[IntentPrediction | None] = (
+            list(team.predict(texts, vectors)) if team is not None else [None] * len(messages)
+        )
+        config = escalation_config(guidelines or [])
+        out = []
+        for i, message in enumerate(messages):
+            context = (contexts or [None] * len(messages))[i] or "\n".join(t.text for t in message.thread[-3:])
+            out.append(self._one(message, categories[i], intents[i], config, context, use_llm))
+        return out
+
+    def _one(
+        self,
+        message: InboundMessage,
+        community: IntentPrediction,
+        team: IntentPrediction | None,
+        config: dict[str, Any],
+        context: str,
+        use_llm: bool,
+    ) -> Triage:
+        category = "other" if community.out_of_scope else community.intent
+        if category in _ROUTING_CATEGORIES and community.confidence < _MIN_ROUTING_CONFIDENCE:
+            category = "other"  # ignoring or hiding a message takes more than a weak guess
+        if looks_like_spam(message.text):
+            category = "spam"
+        elif looks_abusive(message.text) and category in ("abuse", "complaint", "other", "feedback"):
+            category = "abuse"
+        flags = risk_flags(message, config)
+        if injection_signals(message.text):
+            flags.append("prompt_injection")
+        label, score = sentiment(message.text)
+        source = "vader"
+        llm_urgency = None
+        if use_llm and self.llm is not None:
+            try:
+                read = self.llm.sentiment(message.text, context, message.workspace)
+                label, score, source, llm_urgency = read.sentiment, read.score, "llm", read.urgency
+            except DraftingError as exc:
+                log.info("LLM sentiment unavailable, VADER used: %s", exc)
+        level = urgency(flags, category, score, message.text)
+        if llm_urgency == "high" and level != "high":
+            level = "high"
+        teams = config.get("teams") if isinstance(config.get("teams"), dict) else None
+        routing = route_message(flags, category, teams, community.confidence)
+        language, language_confidence = detect_language(message.text)
+        if team is not None:
+            intent, confidence, top = team.intent, team.confidence, team.top_intent
+            alternatives = [{"intent": name, "confidence": p} for name, p in team.alternatives]
+        else:
+            intent, confidence, top = category, community.confidence, None
+            alternatives = [{"intent": name, "confidence": p} for name, p in community.alternatives]
+        return Triage(
+            intent=intent,
+            confidence=confidence,
+            category=category,
+            category_confidence=community.confidence,
+            taxonomy="team" if team is not None else "community",
+            out_of_scope=team.out_of_scope if team is not None else community.out_of_scope,
+            top_intent=top,
+            alternatives=alternatives,
+            sentiment=label,
+            sentiment_score=round(score, 3),
+            sentiment_source=source,
+            urgency=level,
+            language=language,
+            language_confidence=language_confidence,
+            route=routing.route,
+            route_reason=routing.reason,
+            reason_category=routing.reason_category,
+            escalate_to=routing.escalate_to,
+            suggested_action=routing.suggested_action,
+            risk_flags=flags,
+        )

@@ -66,6 +66,10 @@ class Draft(SQLModel, table=True):
     note: str = ""
     model: str | None = None
     usage: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # Revision 0005: the thread summary, provenance/cost and an optional second variant.
+    summary: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    provenance: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    variants: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     version: int = 1
     graph_thread: str
     created_at: datetime = Field(default_factory=utcnow)

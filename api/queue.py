@@ -148,6 +148,9 @@ def record_review(
         "note": request.note,
         "model": request.model,
         "usage": request.usage,
+        "summary": request.summary,
+        "provenance": request.provenance,
+        "variants": request.variants,
         "status": "pending",
         "updated_at": utcnow(),
     }

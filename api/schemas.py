@@ -85,6 +85,9 @@ class DraftPublic(BaseModel):
     note: str
     model: str | None
     usage: dict[str, Any]
+    summary: dict[str, Any] = Field(default_factory=dict)
+    provenance: dict[str, Any] = Field(default_factory=dict)
+    variants: list[dict[str, Any]] = Field(default_factory=list)
     version: int
     created_at: datetime
     updated_at: datetime

@@ -13,7 +13,7 @@ import threading
 import time
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from agent.runner import ReplyRunner
 from agent.state import Author, InboundMessage, ReviewDecision, ThreadTurn
@@ -32,7 +32,22 @@ def thread_for(message_id: int) -> str:
     return f"message-{message_id}"
 
 
-def inbound_of(message: Message) -> InboundMessage:
+def author_history(session: Session, message: Message, limit: int = 5) -> list[str]:
+    """The author's earlier messages on this platform in this workspace, oldest first."""
+    author_id = (message.author or {}).get("id")
+    if not author_id or message.id is None:
+        return []
+    rows = session.exec(
+        select(Message.text)
+        .where(Message.workspace == message.workspace, Message.platform == message.platform,
+               col(Message.id) < message.id, col(Message.author)["id"].as_string() == str(author_id))
+        .order_by(col(Message.id).desc())
+        .limit(limit)
+    ).all()
+    return list(rows)[::-1]
+
+
+def inbound_of(message: Message, history: list[str] | None = None) -> InboundMessage:
     return InboundMessage(
         id=message.id or 0,
         workspace=message.workspace,
@@ -42,6 +57,7 @@ def inbound_of(message: Message) -> InboundMessage:
         text=message.text,
         thread=[ThreadTurn.model_validate(t) for t in message.thread],
         public=message.public,
+        author_history=history or [],
     )
 
 
@@ -87,11 +103,12 @@ class Worker:
     def _draft(self, job: Job) -> None:
         with read_session(self.engine) as session:
             message = session.get(Message, job.message_id)
+            history = author_history(session, message) if message is not None else []
         if message is None:
             raise ValueError(f"message {job.message_id} is gone")
         thread = thread_for(message.id or 0)
         started = time.perf_counter()
-        request = self.runner.start(thread, inbound_of(message))
+        request = self.runner.start(thread, inbound_of(message, history))
         graph_seconds = time.perf_counter() - started
         if request is None:
             raise RuntimeError("the graph finished without asking for review")

@@ -230,6 +230,12 @@ def main() -> None:  # pragma: no cover - console entry point
         sys.exit(130)
 
 
+# Agent commands (issue 4): team intent taxonomies and batch triage.
+from replydesk.cli_agent import intents_app, triage  # noqa: E402
+
+app.add_typer(intents_app, name="intents")
+app.command()(triage)
+
 from replydesk.cli_evals import eval_app  # noqa: E402  (at the bottom: one registration line per area)
 
 app.add_typer(eval_app, name="eval")

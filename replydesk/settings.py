@@ -72,6 +72,22 @@ class Settings(BaseSettings):
     def judge_enabled(self) -> bool:
         return bool(self.eval_judge_base_url or self.eval_judge_api_key or self.llm_enabled)
 
+    # Agent (issue 4): LLM guards, self-check revisions, variants, learned examples, the canary.
+    llm_breaker_failures: int = Field(default=5, ge=1, description="Consecutive LLM failures that open the breaker.")
+    llm_breaker_cooldown: float = Field(default=30.0, gt=0, description="Seconds before a trial call.")
+    llm_daily_token_budget: int | None = Field(
+        default=2_000_000, ge=0, description="LLM tokens per workspace per UTC day; then the offline composer."
+    )
+    llm_source_rate_per_hour: int | None = Field(
+        default=20, ge=0, description="LLM drafts per author (workspace, platform, author id) per hour."
+    )
+    max_revisions: int = Field(default=1, ge=0, le=3, description="Self-check revision rounds for LLM drafts.")
+    draft_variants: bool = Field(default=False, description="Also draft a second variant with another angle.")
+    example_min_similarity: float = Field(
+        default=0.6, ge=0, le=1, description="How similar a past approved message must be to become an example."
+    )
+    canary: str | None = Field(default=None, description="System-prompt canary; default: random, in data_dir.")
+
     @property
     def llm_enabled(self) -> bool:
         return bool(self.llm_base_url or self.llm_api_key)

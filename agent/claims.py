@@ -1,0 +1,104 @@
+"""Claim-level grounding: is each factual sentence of a draft supported by a chunk it cites?
+
+A sentence is supported when its embedding is close to a sentence (or a window of two) of a cited chunk
+and every number, link and named thing in it also appears in the cited text. Greetings, thanks,
+apologies, offers to help or to move to DM, sign-offs and questions back to the author are not factual
+claims and are not checked. This catches what a citation alone cannot: a draft that cites the right FAQ
+and then adds a sentence of its own (an invented policy, or an answer to an injected question).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from itertools import pairwise
+from typing import Any
+
+import numpy as np
+
+from knowledge.embeddings import embed_texts
+
+SUPPORT_THRESHOLD = 0.62
+_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+_NON_FACTUAL = re.compile(
+    r"^\W*(hi|hey|hello|dear|thanks|thank you|sorry|we'?re sorry|i'?m sorry|apologies|congrats|congratulations|"
+    r"welcome|good to hear|great question|happy to help|glad|cheers|best|kind regards|regards|\u2014|-)\b|"
+    r"\b(dm|direct message|private message|message us|reach out|get back to you|let us know|feel free|"
+    r"we'?ll (check|look into|follow up|be in touch)|we'?re checking|hope (this|that) helps|enjoy|have a great)\b",
+    re.I,
+)
+_NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
+_URL = re.compile(r"https?://[^\s)>\]]+|\b[\w-]+\.(?:com|org|net|io|example|co\.uk|xyz|info|biz)(?:/[^\s)>\]]*)?", re.I)
+_PROPER = re.compile(r"\b[A-Z][a-zA-Z]{2,}\b")
+
+
+@dataclass
+class ClaimVerdict:
+    sentence: str
+    score: float
+    supported: bool
+    reason: str = ""
+
+
+def split_sentences(text: str) -> list[str]:
+    return [s.strip() for s in _SENTENCE.split(text) if s and len(s.strip()) > 1]
+
+
+def is_factual(sentence: str, names: set[str], boilerplate: str = "") -> bool:
+    words = re.findall(r"[\w']+", sentence)
+    if len(words) < 4 or sentence.rstrip().endswith("?") or sentence.lstrip()[:1] in ("\u2014", "\u2013", "-"):
+        return False
+    if boilerplate and sentence.strip().lower() in boilerplate.lower():
+        return False  # the platform's greeting or sign-off
+    if _NON_FACTUAL.search(sentence):
+        return False
+    return sentence.lower().strip(" !.,") not in names
+
+
+def _windows(text: str) -> list[str]:
+    sentences = split_sentences(text)
+    pairs = [f"{a} {b}" for a, b in pairwise(sentences)]
+    return sentences + pairs + ([text] if text.strip() else [])
+
+
+def _normalise_number(value: str) -> str:
+    return value.replace(",", "").rstrip(".")
+
+
+def _unsupported_details(sentence: str, source: str, names: set[str]) -> list[str]:
+    lowered = source.lower()
+    numbers = {_normalise_number(n) for n in _NUMBER.findall(source)}
+    missing = [n for n in _NUMBER.findall(sentence) if _normalise_number(n) not in numbers]
+    missing += [u for u in _URL.findall(sentence) if u.lower().rstrip("/.") not in lowered]
+    missing += [
+        m.group(0) for m in _PROPER.finditer(sentence)
+        if m.start() > 0 and m.group(0).lower() not in lowered and m.group(0).lower() not in names
+    ]
+    return missing
+
+
+def check_claims(
+    text: str, cited: list[dict[str, Any]], names: set[str], boilerplate: str = "",
+    threshold: float = SUPPORT_THRESHOLD,
+) -> list[ClaimVerdict]:
+    """A verdict for each factual sentence of ``text`` against the cited chunks."""
+    claims = [s for s in split_sentences(text) if is_factual(s, names, boilerplate)]
+    if not claims:
+        return []
+    source_text = "\n".join(str(h.get("text") or "") for h in cited)
+    if not cited:
+        return [ClaimVerdict(c, 0.0, False, "no cited source") for c in claims]
+    windows = [w for h in cited for w in _windows(str(h.get("text") or ""))]
+    vectors = embed_texts(claims + windows)
+    claim_vectors, window_vectors = vectors[: len(claims)], vectors[len(claims) :]
+    best = (claim_vectors @ window_vectors.T).max(axis=1) if len(windows) else np.zeros(len(claims))
+    verdicts = []
+    for claim, score in zip(claims, best, strict=True):
+        details = _unsupported_details(claim, source_text, names)
+        if score < threshold:
+            verdicts.append(ClaimVerdict(claim, round(float(score), 3), False, "not close to any cited sentence"))
+        elif details:
+            verdicts.append(ClaimVerdict(claim, round(float(score), 3), False, f"not in the sources: {details}"))
+        else:
+            verdicts.append(ClaimVerdict(claim, round(float(score), 3), True))
+    return verdicts

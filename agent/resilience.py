@@ -1,0 +1,134 @@
+"""Guards around the LLM endpoint (OWASP LLM10): a circuit breaker, a per-source rate limit, a daily budget.
+
+Transport retries stay the SDK's (one retry layer, honouring Retry-After); these guards decide whether to
+call at all. When one says no, the draft is written by the offline composer and its note says why.
+
+Counters live in the LangGraph Store so several worker processes share them. Each process writes only its
+own counter item (key = host:pid) and readers sum the items, so no two processes ever update one row: no
+lost updates without cross-process locking. A total can lag by the calls in flight at that moment, which
+a budget tolerates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from langgraph.store.base import BaseStore
+
+from agent.memory import NAMESPACE
+from replydesk.settings import Settings
+
+_PROCESS = f"{socket.gethostname()}-{os.getpid()}".replace(".", "_")
+
+
+class CircuitBreaker:
+    """Closed → open after N consecutive failures → half-open after a cooldown (one trial call)."""
+
+    def __init__(self, failures: int, cooldown: float) -> None:
+        self.threshold = failures
+        self.cooldown = cooldown
+        self._failures = 0
+        self._opened_at: float | None = None
+        self._trial = False
+        self._lock = threading.Lock()
+
+    @property
+    def state(self) -> str:
+        with self._lock:
+            if self._opened_at is None:
+                return "closed"
+            return "half-open" if time.monotonic() - self._opened_at >= self.cooldown else "open"
+
+    def allow(self) -> bool:
+        with self._lock:
+            if self._opened_at is None:
+                return True
+            if time.monotonic() - self._opened_at < self.cooldown or self._trial:
+                return False
+            self._trial = True  # one caller probes the endpoint; the others keep falling back
+            return True
+
+    def success(self) -> None:
+        with self._lock:
+            self._failures, self._opened_at, self._trial = 0, None, False
+
+    def failure(self) -> None:
+        with self._lock:
+            self._failures += 1
+            self._trial = False
+            if self._failures >= self.threshold or self._opened_at is not None:
+                self._opened_at = time.monotonic()
+
+
+class UsageLedger:
+    """Per-process counters in the store, summed across processes."""
+
+    def __init__(self, store: BaseStore) -> None:
+        self.store = store
+        self._lock = threading.Lock()
+
+    def add(self, namespace: tuple[str, ...], **amounts: int) -> None:
+        with self._lock:
+            item = self.store.get(namespace, _PROCESS)
+            value: dict[str, Any] = dict(item.value) if item else {}
+            for name, amount in amounts.items():
+                value[name] = int(value.get(name, 0)) + int(amount)
+            self.store.put(namespace, _PROCESS, value)
+
+    def total(self, namespace: tuple[str, ...], name: str) -> int:
+        return sum(int(i.value.get(name, 0)) for i in self.store.search(namespace, limit=1000))
+
+
+def source_key(workspace: str, platform: str, author_id: str) -> str:
+    return hashlib.sha256(f"{workspace}\x00{platform}\x00{author_id}".encode()).hexdigest()[:16]
+
+
+class LLMGuard:
+    """Decides whether a call may go to the LLM, and records what it cost."""
+
+    def __init__(self, settings: Settings, store: BaseStore | None) -> None:
+        self.settings = settings
+        self.breaker = CircuitBreaker(settings.llm_breaker_failures, settings.llm_breaker_cooldown)
+        self.ledger = UsageLedger(store) if store is not None else None
+
+    @staticmethod
+    def _day() -> str:
+        return datetime.now(UTC).strftime("%Y-%m-%d")
+
+    @staticmethod
+    def _hour() -> str:
+        return datetime.now(UTC).strftime("%Y-%m-%dT%H")
+
+    def refusal(self, workspace: str, source: str | None) -> str | None:
+        """Why the LLM must not be called now, or None when it may be."""
+        if self.ledger is not None:
+            budget = self.settings.llm_daily_token_budget
+            if budget is not None:
+                spent = self.ledger.total((NAMESPACE, "tokens", workspace, self._day()), "tokens")
+                if spent >= budget:
+                    return f"daily token budget reached ({spent}/{budget} tokens today)"
+            limit = self.settings.llm_source_rate_per_hour
+            if source is not None and limit is not None:
+                calls = self.ledger.total((NAMESPACE, "rate", workspace, source, self._hour()), "calls")
+                if calls >= limit:
+                    return f"rate limit for this author reached ({calls}/{limit} LLM drafts this hour)"
+        if not self.breaker.allow():
+            return "circuit breaker open after repeated LLM failures"
+        return None
+
+    def record(self, workspace: str, source: str | None, usage: dict[str, int]) -> None:
+        self.breaker.success()
+        if self.ledger is None:
+            return
+        self.ledger.add((NAMESPACE, "tokens", workspace, self._day()), tokens=usage.get("total_tokens", 0), calls=1)
+        if source is not None:
+            self.ledger.add((NAMESPACE, "rate", workspace, source, self._hour()), calls=1)
+
+    def failed(self) -> None:
+        self.breaker.failure()

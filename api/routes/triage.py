@@ -1,0 +1,61 @@
+"""POST /v1/triage: batch triage without queueing anything (intent, sentiment, urgency, language, route)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from agent.state import Author, InboundMessage, ThreadTurn
+from agent.taxonomy import TaxonomyStore
+from agent.triage import Triager
+from api.deps import ContextDep, Viewer
+from api.schemas import Strict
+
+router = APIRouter(prefix="/v1/triage", tags=["triage"])
+MAX_ITEMS = 100
+
+
+class TriageItem(Strict):
+    id: str = Field(min_length=1, max_length=200)
+    text: str = Field(min_length=1, max_length=20_000)
+    context: str | None = Field(default=None, max_length=20_000)
+    platform: str = Field(default="other", min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")
+    public: bool = True
+    author: Author | None = None
+
+
+class TriageRequest(Strict):
+    items: list[TriageItem] = Field(min_length=1, max_length=MAX_ITEMS)
+    workspace: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_-]{0,47}$")
+
+
+class TriageResponse(BaseModel):
+    data: list[dict[str, Any]]
+    count: int
+
+
+def _triager(ctx: ContextDep) -> Triager:
+    # One per process: the community model is fitted once; team taxonomies reload when their file changes.
+    triager: Triager | None = ctx.extras.get("triager")
+    if triager is None:
+        triager = ctx.extras["triager"] = Triager(TaxonomyStore(ctx.settings))
+    return triager
+
+
+@router.post("", response_model=TriageResponse)
+def triage(body: TriageRequest, ctx: ContextDep, _key: Viewer) -> TriageResponse:
+    workspace = body.workspace or ctx.settings.workspace
+    messages = [
+        InboundMessage(
+            id=0, workspace=workspace, platform=item.platform.lower(), external_id=item.id,
+            author=item.author or Author(id="unknown", handle="unknown"), text=item.text,
+            thread=[ThreadTurn(author="thread", text=item.context)] if item.context else [], public=item.public,
+        )
+        for item in body.items
+    ]
+    guidelines = [c.model_dump() for c in ctx.store.by_kind(workspace, "guideline")]
+    results = _triager(ctx).triage_many(messages, guidelines, contexts=[i.context for i in body.items])
+    data = [{"id": item.id} | result.model_dump() for item, result in zip(body.items, results, strict=True)]
+    return TriageResponse(data=data, count=len(data))
