@@ -105,6 +105,7 @@ def intents_remove(workspace: WorkspaceOpt = None) -> None:
 def intents_eval(
     data: Annotated[Path, typer.Option(help="Folder holding banking77/ and clinc150/.")] = DEFAULT_DATA,
     only: Annotated[str | None, typer.Option(help="banking77 or clinc150")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the BANKING77 held-out split.")] = 0,
     as_json: JsonOpt = False,
 ) -> None:
     """Intent accuracy (BANKING77, held-out 20% of train) and out-of-scope detection (CLINC150).
@@ -125,7 +126,9 @@ def intents_eval(
             err.print(f"skipping {name}: needs {needed}")
             results[name] = {"skipped": f"needs {needed}"}
             continue
-        results[name] = run(data, progress=(lambda m: None) if as_json else (lambda m: err.print(f"  {m}")))
+        options: dict[str, Any] = {"seed": seed} if name == "banking77" else {}
+        results[name] = run(data, progress=(lambda m: None) if as_json else (lambda m: err.print(f"  {m}")),
+                            **options)
     if as_json:
         print(json.dumps(results))
         return

@@ -18,6 +18,8 @@ from replydesk import settings as settings_module
 from replydesk.cli import app
 from replydesk.settings import Settings
 from tests.conftest import LiveServer, make_settings
+from tests.llm_scripts import triage_reply
+from tests.openai_stub import OpenAIStub
 
 cli = CliRunner()
 
@@ -176,3 +178,27 @@ def test_intents_eval_skips_without_data(cli_data: Path, tmp_path: Path) -> None
     result = cli.invoke(app, ["intents", "eval", "--data", str(tmp_path / "nowhere"), "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["banking77"]["skipped"].startswith("needs")
+
+
+def test_teams_come_from_the_escalation_guideline() -> None:
+    guideline = {"id": "esc", "attrs": {"guideline": "escalation", "teams": {"legal": "Outside Counsel"},
+                                        "vip_handles": ["@famous_rider"]}}
+    triager = Triager()
+    legal = triager.triage(_message("I'm taking you to small claims court over this"), [guideline])
+    assert (legal.route, legal.escalate_to, legal.reason_category) == ("escalate", "Outside Counsel", "legal")
+    vip = triager.triage(InboundMessage(id=3, platform="x", external_id="f", text="nice bikes",
+                                        author=Author(id="f", handle="famous_rider")), [guideline])
+    assert "vip" in vip.risk_flags
+
+
+def test_llm_sentiment_when_configured(tmp_path: Path, llm_stub: OpenAIStub) -> None:
+    from agent.llm import LLMDrafter
+
+    llm_stub.reply_with(triage_reply)
+    settings = make_settings(tmp_path, llm_base_url=llm_stub.base_url, llm_api_key="k", llm_max_retries=0)
+    triager = Triager(llm=LLMDrafter(settings))
+    result = triager.triage(_message("well that's just great, another delay"), use_llm=True)
+    assert (result.sentiment, result.sentiment_source, result.urgency) == ("negative", "llm", "high")
+    llm_stub.fail_next(500)
+    fallback = triager.triage(_message("thanks, love it"), use_llm=True)
+    assert fallback.sentiment_source == "vader" and fallback.sentiment == "positive"
