@@ -216,6 +216,11 @@ def worker() -> None:
         runner.close()
 
 
+from replydesk.cli_insights import insights_app  # noqa: E402  (sub-commands register on import)
+
+app.add_typer(insights_app, name="insights")
+
+
 def main() -> None:  # pragma: no cover - console entry point
     try:
         app()

@@ -6,6 +6,7 @@ from alembic import context
 from sqlalchemy import create_engine, pool
 from sqlmodel import SQLModel
 
+import api.insight_tables
 import api.models  # noqa: F401  (registers the tables on SQLModel.metadata)
 
 config = context.config
