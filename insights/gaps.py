@@ -67,7 +67,7 @@ def refresh_gaps(engine: Engine, settings: Settings, workspace: str, period: Per
     with Session(engine) as session:
         decided = _decided_ids(session, workspace)
     gaps = [i for i in items if is_gap(i, settings.min_answer_score) and i.message_id not in decided]
-    clusters = cluster_texts([i.text for i in gaps], settings.gap_distance)
+    clusters = cluster_texts([i.text for i in gaps], settings.question_distance)
     with session_scope(engine) as session:
         pending = list(
             session.exec(

@@ -126,7 +126,7 @@ def build_summary(
     now = datetime.now(UTC)
     clusters = cluster_texts([i.text for i in items], settings.theme_distance)
     questions = [i for i in items if i.is_question]
-    question_clusters = cluster_texts([i.text for i in questions], settings.theme_distance)
+    question_clusters = cluster_texts([i.text for i in questions], settings.question_distance)
     scores = [i.sentiment_score for i in items]
     step = period.bucket()
     summary = Summary(

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from sklearn.cluster import AgglomerativeClustering
-from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
 
 from insights.data import clean_text
 from knowledge.embeddings import DIMENSIONS, embed_texts
@@ -24,6 +24,13 @@ from knowledge.embeddings import DIMENSIONS, embed_texts
 MAX_CLUSTERED = 3000
 _CACHE_LIMIT = 50_000
 _QUOTABLE_WORDS = 6
+# Chat filler that says nothing about a theme, on top of scikit-learn's English list. Apostrophes split
+# words ("doesn't" -> "doesn"), so those stems are listed too.
+STOP_WORDS = sorted(ENGLISH_STOP_WORDS | {
+    "does", "did", "doesn", "didn", "don", "isn", "aren", "wasn", "haven", "hasn", "couldn", "wouldn", "just",
+    "like", "got", "get", "hi", "hey", "hello", "thanks", "thank", "pls", "please", "know", "want", "need",
+    "really", "amp", "lol", "yes", "okay", "guys", "whats", "im", "ive", "youre",
+})
 _cache: dict[str, np.ndarray] = {}
 _cache_lock = threading.Lock()
 
@@ -92,8 +99,7 @@ def _terms(docs: list[str], top: int = 4) -> list[list[str]]:
     """Class-based TF-IDF: words frequent in one theme and rare in the others."""
     try:
         vectorizer = TfidfVectorizer(
-            stop_words="english", ngram_range=(1, 2), token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z'-]{2,}\b",
-            sublinear_tf=True,
+            stop_words=STOP_WORDS, ngram_range=(1, 2), token_pattern=r"(?u)\b[a-zA-Z]{3,}\b", sublinear_tf=True
         )
         matrix = vectorizer.fit_transform(docs)
     except ValueError:  # every document empty after stop words

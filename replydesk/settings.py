@@ -56,8 +56,8 @@ class Settings(BaseSettings):
     theme_distance: float = Field(
         default=0.6, gt=0, lt=2, description="Average cosine distance under which messages form one theme."
     )
-    gap_distance: float = Field(
-        default=0.5, gt=0, lt=2, description="Tighter: unanswered questions that become one FAQ suggestion."
+    question_distance: float = Field(
+        default=0.5, gt=0, lt=2, description="Tighter: questions counted as one (top questions, knowledge gaps)."
     )
 
     @property
