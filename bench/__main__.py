@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import logging
 
-from bench import loop
+from bench import insights, loop
 
-BENCHMARKS = {"loop": loop.main}
+BENCHMARKS = {"loop": loop.main, "insights": insights.main}
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ messages of a decided suggestion are never suggested again.
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import datetime
 
@@ -44,7 +45,7 @@ def is_gap(item: Item, min_score: float) -> bool:
 
 def answer_text(text: str) -> str:
     """A CM's reply as a reusable answer: without the leading @mentions and the personal greeting."""
-    body = re.sub(r"^(\s*@\w+)+\s*", "", text)
+    body = re.sub(r"^(\s*@\w+)+\s*", "", html.unescape(text))
     return _GREETING.sub("", body, count=1).strip() or body.strip()
 
 

@@ -24,6 +24,14 @@ PROSE_SYSTEM = (
 )
 
 
+def _clip(text: str, limit: int = 120) -> str:
+    """Shorten a quote at a word boundary, marked with an ellipsis."""
+    if len(text) <= limit:
+        return text
+    cut = text[:limit].rsplit(" ", 1)[0].rstrip(" ,.;:")
+    return cut + "…"
+
+
 def _pct(value: float) -> str:
     return f"{value * 100:.0f}%"
 
@@ -45,11 +53,11 @@ def extractive_prose(summary: Summary) -> str:
         mood += f" ({'up' if delta >= 0 else 'down'} {abs(delta) * 100:.0f} points)"
     parts.append(mood + f"; by intent: {_breakdown(summary.by_intent)}.")
     if summary.themes:
-        themed = "; ".join(f'{t.label} ({t.count}), e.g. "{t.quote[:120]}"' for t in summary.themes[:3])
+        themed = "; ".join(f'{t.label} ({t.count}), e.g. "{_clip(t.quote)}"' for t in summary.themes[:3])
         parts.append(f"The biggest themes were {themed}.")
     if summary.top_questions:
         top = summary.top_questions[0]
-        parts.append(f'The most asked question ({top.count}x) was like "{top.quote[:120]}".')
+        parts.append(f'The most asked question ({top.count}x) was like "{_clip(top.quote)}".')
     if summary.escalations.total:
         parts.append(f"{summary.escalations.total} were escalated ({_breakdown(summary.escalations.by_team)}).")
     if summary.unanswered.total:
