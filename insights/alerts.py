@@ -25,7 +25,7 @@ from api.db import session_scope
 from api.insight_tables import InsightAlert, InsightState
 from insights.data import Item, load_items
 from insights.errors import NotifyError
-from insights.notify import post_json
+from insights.notify import post_json, slack_escape
 from insights.period import Period, as_utc
 from insights.summary import quote
 from insights.themes import cluster_texts
@@ -110,9 +110,9 @@ def alert_text(workspace: str, signals: list[str], detail: dict[str, Any]) -> st
         )
     text = f"Replydesk alert ({workspace}): " + "; ".join(parts) + "."
     if detail.get("themes"):
-        text += " Themes: " + "; ".join(detail["themes"]) + "."
+        text += " Themes: " + slack_escape("; ".join(detail["themes"])) + "."
     for sample in detail.get("examples", [])[:2]:
-        text += f' e.g. "{sample}"'
+        text += f' e.g. "{slack_escape(sample)}"'
     return text
 
 

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 from insights import charts
 from insights.gaps import list_gaps
 from insights.health import build_health
-from insights.notify import post_json, slack_payload
+from insights.notify import post_json, slack_escape, slack_payload
 from insights.period import Period
 from insights.schemas import Health, Suggestion, Summary
 from insights.summary import build_summary
@@ -103,13 +103,13 @@ def write_digest(digest: Digest, out_dir: Path) -> tuple[Path, Path]:
 def slack_text(digest: Digest) -> str:
     s, h = digest.summary, digest.health
     lines = [
-        f"*Replydesk digest: {s.workspace}* ({s.since:%Y-%m-%d} - {s.until:%Y-%m-%d})",
-        s.prose,
+        f"*Replydesk digest: {slack_escape(s.workspace)}* ({s.since:%Y-%m-%d} - {s.until:%Y-%m-%d})",
+        slack_escape(s.prose),
         f"• {s.total} messages, {_pct(s.negative_share)} negative, {s.escalations.total} escalated, "
         f"{s.unanswered.total} without a reply, {h.sla_breaches} SLA breaches",
         f"• approval {_pct(h.approval_rate)}, edit rate {_pct(h.edit_rate)}, deflection {_pct(h.deflection_rate)}",
     ]
-    lines += [f"• theme: {t.label} ({t.count})" for t in s.themes[:3]]
+    lines += [f"• theme: {slack_escape(t.label)} ({t.count})" for t in s.themes[:3]]
     if digest.gaps:
         lines.append(f"• {len(digest.gaps)} knowledge-gap suggestions waiting for review")
     return "\n".join(lines)

@@ -32,8 +32,16 @@ def post_json(
         raise NotifyError(f"{type(exc).__name__}: {exc}") from exc
 
 
+def slack_escape(text: str) -> str:
+    """Community text inside a Slack message: ``<!channel>`` or ``<@U123>`` must not ping anyone."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def slack_payload(text: str) -> dict[str, Any]:
-    """Incoming-webhook shape understood by Slack, Mattermost, Rocket.Chat and Discord's /slack route."""
+    """Incoming-webhook shape understood by Slack, Mattermost, Rocket.Chat and Discord's /slack route.
+
+    ``text`` must already be escaped with :func:`slack_escape` wherever it quotes the community.
+    """
     if len(text) > SLACK_TEXT_LIMIT:
         text = text[: SLACK_TEXT_LIMIT - 1].rstrip() + "…"
     return {"text": text, "mrkdwn": True}

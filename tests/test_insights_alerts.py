@@ -169,3 +169,12 @@ def test_alert_check_over_http(tmp_path: Path, receiver: Receiver) -> None:
         assert len(receiver.posts) == 1
     finally:
         server.stop()
+
+
+def test_alert_text_cannot_ping_a_slack_channel() -> None:
+    detail = {"count": 20, "negative": 18, "negative_share": 0.9, "baseline_negative_share": 0.2,
+              "window_minutes": 60, "baseline_mean_count": 5.0, "themes": ["refund, <@U123>"],
+              "examples": ["<!channel> you are all awful & slow"]}
+    text = alerts.alert_text("default", ["negative_sentiment"], detail)
+    assert "<!channel>" not in text and "<@U123>" not in text
+    assert "&lt;!channel&gt; you are all awful &amp; slow" in text

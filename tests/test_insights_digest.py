@@ -47,12 +47,11 @@ class _Refs(HTMLParser):
                 self.fetches.append(f"{tag} {name}={value}")
 
 
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sample_chroma: Path) -> Iterator[Settings]:
-    """A data dir with the sample knowledge base and the fixture pushed through the real worker."""
-    monkeypatch.setenv("REPLYDESK_DATA_DIR", str(tmp_path / "data"))
-    settings_module.get_settings.cache_clear()
-    settings = settings_module.get_settings()
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory: pytest.TempPathFactory, sample_chroma: Path) -> Path:
+    """A data dir with the sample knowledge base and the fixture pushed through the real worker (once)."""
+    data_dir = tmp_path_factory.mktemp("insights-cli") / "data"
+    settings = Settings(data_dir=data_dir, llm_base_url=None, llm_api_key=None, webhook_url=None)
     shutil.copytree(sample_chroma, settings.chroma_dir)
     migrate(settings)
     engine = make_engine(settings)
@@ -78,7 +77,14 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sample_chroma: Path) ->
     relay.close()
     reply_runner.close()
     engine.dispose()
-    yield settings
+    return data_dir
+
+
+@pytest.fixture
+def env(prepared: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    monkeypatch.setenv("REPLYDESK_DATA_DIR", str(prepared))
+    settings_module.get_settings.cache_clear()
+    yield settings_module.get_settings()
     settings_module.get_settings.cache_clear()
 
 
