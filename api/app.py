@@ -29,6 +29,7 @@ from api.routes import (
     drafts,
     evals,
     health,
+    insights,
     keys,
     knowledge,
     messages,
@@ -117,7 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _install_error_handlers(app)
     # draft_actions before drafts: POST /v1/drafts/bulk must not be read as a draft id.
     for module in (health, messages, draft_actions, drafts, deliveries, knowledge, keys, audit, workspaces,
-                   webhooks, evals, triage):
+                   webhooks, evals, triage, insights):
         app.include_router(module.router)
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(RequestIdMiddleware, observe=_observe)  # outermost: every answer has a request id

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import logging
 
-from bench import evals, loop, queue
+from bench import evals, insights, loop, queue
 
-BENCHMARKS = {"loop": loop.main, "queue": queue.main, "evals": evals.main}
+BENCHMARKS = {"loop": loop.main, "queue": queue.main, "evals": evals.main, "insights": insights.main}
 
 
 def main() -> None:

@@ -222,6 +222,10 @@ keys_app.command("list")(cli_queue.keys_list)
 keys_app.command("revoke")(cli_queue.keys_revoke)
 app.command("relay")(cli_queue.relay)
 
+from replydesk.cli_insights import insights_app  # noqa: E402  (sub-commands register on import)
+
+app.add_typer(insights_app, name="insights")
+
 
 def main() -> None:  # pragma: no cover - console entry point
     try:

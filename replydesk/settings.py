@@ -88,6 +88,25 @@ class Settings(BaseSettings):
     )
     canary: str | None = Field(default=None, description="System-prompt canary; default: random, in data_dir.")
 
+    # Insights: spike alerts against a rolling baseline, digests, knowledge gaps.
+    alert_window_minutes: int = Field(default=60, ge=5, description="Window a spike is measured over.")
+    alert_baseline_windows: int = Field(default=24, ge=2, description="Previous windows forming the baseline.")
+    alert_volume_factor: float = Field(default=3.0, gt=1, description="Volume spike: window >= factor x baseline.")
+    alert_volume_min: int = Field(default=15, ge=1, description="Fewer messages than this are never a spike.")
+    alert_negative_delta: float = Field(
+        default=0.3, gt=0, le=1, description="Sentiment spike: negative share this far above the baseline's."
+    )
+    alert_negative_min: int = Field(default=8, ge=1, description="Fewer negative messages are never a spike.")
+    alert_cooldown_minutes: int = Field(default=240, ge=0, description="No second alert this soon after one.")
+    alert_webhook_url: str | None = Field(default=None, description="Where alerts go; default webhook_url.")
+    digest_slack_url: str | None = Field(default=None, description="Slack-compatible incoming webhook for digests.")
+    theme_distance: float = Field(
+        default=0.6, gt=0, lt=2, description="Average cosine distance under which messages form one theme."
+    )
+    question_distance: float = Field(
+        default=0.5, gt=0, lt=2, description="Tighter: questions counted as one (top questions, knowledge gaps)."
+    )
+
     @property
     def llm_enabled(self) -> bool:
         return bool(self.llm_base_url or self.llm_api_key)

@@ -7,7 +7,8 @@ from sqlalchemy import create_engine, pool
 from sqlmodel import SQLModel
 
 import api.eval_models
-import api.models  # noqa: F401  (both register their tables on SQLModel.metadata)
+import api.insight_tables
+import api.models  # noqa: F401  (all register their tables on SQLModel.metadata)
 
 config = context.config
 target_metadata = SQLModel.metadata
