@@ -18,7 +18,7 @@ from api.context import AppContext
 from api.db import migrate
 from api.errors import ApiError
 from api.relay import Relay
-from api.routes import deliveries, drafts, health, knowledge, messages
+from api.routes import deliveries, documents, drafts, health, knowledge, messages
 from api.worker import Worker
 from knowledge.errors import KnowledgeError
 from replydesk.settings import Settings, get_settings
@@ -94,6 +94,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="Replydesk", version="0.1.0", lifespan=lifespan)
     _install_error_handlers(app)
-    for module in (health, messages, drafts, deliveries, knowledge):
+    for module in (health, messages, drafts, deliveries, knowledge, documents):
         app.include_router(module.router)
     return app

@@ -22,7 +22,7 @@ import Stemmer
 
 from knowledge.embeddings import common_word
 from knowledge.entities import EntityIndex
-from knowledge.store import KnowledgeStore
+from knowledge.store import Collections, KnowledgeStore
 
 log = logging.getLogger(__name__)
 FILTER_FIELDS = ("kind", "platform", "locale", "source", "doc_id", "entity", "tags")
@@ -47,6 +47,8 @@ class WorkspaceIndex:
     entity_rows: dict[str, np.ndarray]
     build_seconds: float = 0.0
     _masks: dict[str, np.ndarray] = field(default_factory=dict)
+    _entity_vectors: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)
+    _rows: dict[str, int] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -82,13 +84,47 @@ class WorkspaceIndex:
         """BM25 ranking of the query over allowed rows: (chunk id, score) with score > 0."""
         if self.bm25 is None or k <= 0 or (mask is not None and not mask.any()):
             return []
-        tokens = tokenize([query])
-        if not tokens.ids or not tokens.ids[0]:
+        terms = bm25s.tokenize([query], stopwords="en", stemmer=_stemmer, show_progress=False, return_ids=False)[0]
+        known = [t for t in terms if t in self.bm25.vocab_dict]
+        if not known:
             return []
-        weights = None if mask is None else mask.astype(np.float32)
-        rows, scores = self.bm25.retrieve(tokens, k=min(k, len(self.ids)), show_progress=False,
-                                          weight_mask=weights, n_threads=1)
-        return [(self.ids[int(r)], float(s)) for r, s in zip(rows[0], scores[0], strict=False) if s > 0]
+        scores = self.bm25.get_scores(known)
+        if mask is not None:
+            scores = np.where(mask, scores, 0.0)
+        k = min(k, len(scores))
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top])]
+        return [(self.ids[int(r)], float(scores[r])) for r in top if scores[r] > 0]
+
+    def entity_dense(
+        self, store: KnowledgeStore, cols: Collections, entities: list[str], vector: np.ndarray,
+        mask: np.ndarray | None, k: int,
+    ) -> list[tuple[str, float]]:
+        """Dense ranking within the entities' chunks, in process: an entity has tens to hundreds of
+        chunks, whose vectors are fetched once per index generation and scored with one product."""
+        scored: list[tuple[str, float]] = []
+        for entity in entities:
+            if entity not in self._entity_vectors:
+                ids, texts, questions = store.vectors(cols, {"entity": entity})
+                qmat = np.stack([questions.get(i, np.zeros(texts.shape[1], np.float32)) for i in ids]) if ids else texts
+                rows = np.array([self.row(i) for i in ids], dtype=np.int64)
+                if len(self._entity_vectors) > 512:
+                    self._entity_vectors.clear()
+                self._entity_vectors[entity] = (rows, texts, qmat)
+            rows, texts, qmat = self._entity_vectors[entity]
+            if not len(rows):
+                continue
+            sims = np.maximum(texts @ vector, qmat @ vector)
+            for row, sim in zip(rows, sims, strict=True):
+                if row >= 0 and (mask is None or mask[row]):
+                    scored.append((self.ids[row], float(sim)))
+        scored.sort(key=lambda item: -item[1])
+        return scored[:k]
+
+    def row(self, chunk_id: str) -> int:
+        if not self._rows:
+            self._rows = {cid: i for i, cid in enumerate(self.ids)}
+        return self._rows.get(chunk_id, -1)
 
 
 def build_index(store: KnowledgeStore, workspace: str, generation: str) -> WorkspaceIndex:
@@ -123,9 +159,9 @@ def build_index(store: KnowledgeStore, workspace: str, generation: str) -> Works
     return index
 
 
-def workspace_index(store: KnowledgeStore, workspace: str) -> WorkspaceIndex | None:
+def workspace_index(store: KnowledgeStore, workspace: str, generation: str | None = None) -> WorkspaceIndex | None:
     """The cached index of a workspace, rebuilt if the collection changed since it was built."""
-    generation = store.generation(workspace)
+    generation = generation if generation is not None else store.generation(workspace)
     if generation is None:
         return None
     key = (store.key, workspace)

@@ -128,8 +128,9 @@ def retrieve(
     if not query.strip():
         return Retrieval(hits=[], confident=False)
     flt = normalise_filters(filters)
-    index = workspace_index(store, workspace)
-    if index is None or not len(index):
+    cols = store.open(workspace)
+    index = workspace_index(store, workspace, cols.generation) if cols is not None else None
+    if cols is None or index is None or not len(index):
         return Retrieval(hits=[], confident=False)
     if "!kind" in flt and not np.isin(index.columns["kind"], flt["!kind"]).any():
         del flt["!kind"]  # nothing to exclude: spare Chroma the filter
@@ -140,58 +141,47 @@ def retrieve(
     texts = [query] + ([f"{previous}\n{query}"] if previous else [])
     vectors = embed_texts(texts)
     depth = max(4 * k, 20)
-    dense_rows: dict[str, tuple[Chunk, float, str]] = {}
+    mask = index.mask(flt)
+    cosine: dict[str, float] = {}  # similarity to the message itself
 
-    def dense(vector: np.ndarray, entities: list[str] | None = None) -> list[str]:
-        rows = store.dense(vector, workspace, depth, where_clause(flt, entities))
-        for chunk, score, content_hash in rows:
-            dense_rows.setdefault(chunk.id, (chunk, score, content_hash))
-        return [chunk.id for chunk, _s, _h in rows]
+    def ids(rows: list[tuple[str, float]], of_message: bool = True) -> list[str]:
+        if of_message:
+            for cid, sim in rows:
+                cosine[cid] = max(cosine.get(cid, -1.0), sim)
+        return [cid for cid, _s in rows]
 
-    def lexical(text: str, entities: list[str] | None = None) -> list[str]:
-        return [cid for cid, _s in index.search(text, depth, index.mask(flt, entities))]
-
-    rankings = [("dense", W_DENSE, dense(vectors[0])), ("bm25", W_BM25, lexical(query))]
+    where = where_clause(flt)
+    rankings = [("dense", W_DENSE, ids(store.nearest(cols, vectors[0], depth, where))),
+                ("bm25", W_BM25, ids(index.search(query, depth, mask), of_message=False))]
     if names:
-        rankings += [("entity-dense", W_ENTITY_DENSE, dense(vectors[0], names)),
-                     ("entity-bm25", W_ENTITY_BM25, lexical(query, names))]
+        in_entities = index.mask(flt, names)
+        rankings += [
+            ("entity-dense", W_ENTITY_DENSE, ids(index.entity_dense(store, cols, names, vectors[0], mask, depth))),
+            ("entity-bm25", W_ENTITY_BM25, ids(index.search(query, depth, in_entities), of_message=False)),
+        ]
     if previous:
-        rankings += [("expanded-dense", W_EXPANSION, dense(vectors[1])),
-                     ("expanded-bm25", W_EXPANSION, lexical(texts[1]))]
+        rankings += [("expanded-dense", W_EXPANSION, ids(store.nearest(cols, vectors[1], depth, where), False)),
+                     ("expanded-bm25", W_EXPANSION, ids(index.search(texts[1], depth, mask), of_message=False))]
     fused = rrf(rankings)
     top = sorted(fused, key=lambda c: -fused[c])[:k]
-    hits = _hits(store, workspace, top, fused, rankings, vectors[0], dense_rows)
-    confident = bool(hits) and (min_score is None or hits[0].score >= min_score)
-    if min_score is not None:
-        hits = [h for h in hits if h.score >= min_score]
-    return Retrieval(hits=hits, confident=confident, entities=names, expanded=previous is not None)
-
-
-def _hits(
-    store: KnowledgeStore, workspace: str, ids: list[str], fused: dict[str, float],
-    rankings: list[tuple[str, float, list[str]]], vector: np.ndarray,
-    dense_rows: dict[str, tuple[Chunk, float, str]],
-) -> list[Hit]:
-    # A BM25-only hit has no cosine yet: score it against the message with its stored chunk text.
-    missing = [cid for cid in ids if cid not in dense_rows]
-    if missing:
-        chunks = store.get(missing, workspace)
-        if chunks:
-            sims = embed_texts([c.text for c in chunks]) @ vector
-            for chunk, sim in zip(chunks, sims, strict=True):
-                dense_rows[chunk.id] = (chunk, float(sim), "")
+    fetched = store.fetch(cols, top, vectors=any(cid not in cosine for cid in top))
     hits: list[Hit] = []
     ceiling = 1.0
-    for cid in ids:
-        if cid not in dense_rows:
+    for cid in top:
+        if cid not in fetched:
             continue  # deleted between the ranking and now
-        chunk, cosine, content_hash = dense_rows[cid]
-        ceiling = min(ceiling, cosine)
+        chunk, content_hash, vector = fetched[cid]
+        if cid not in cosine:  # found by BM25 only: score its stored text vector against the message
+            cosine[cid] = float(np.dot(np.asarray(vector, dtype=np.float32), vectors[0]))
+        ceiling = min(ceiling, cosine[cid])
         hit = Hit.from_chunk(chunk, ceiling, content_hash)
         hit.fused = round(fused[cid], 5)
         hit.retrievers = [name for name, _w, ranked in rankings if cid in ranked]
         hits.append(hit)
-    return hits
+    confident = bool(hits) and (min_score is None or hits[0].score >= min_score)
+    if min_score is not None:
+        hits = [h for h in hits if h.score >= min_score]
+    return Retrieval(hits=hits, confident=confident, entities=names, expanded=previous is not None)
 
 
 def search_knowledge(

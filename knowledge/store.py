@@ -15,6 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -61,6 +62,15 @@ def _client(settings: Settings) -> Any:
                 settings.chroma_dir.mkdir(parents=True, exist_ok=True)
                 _clients[key] = chromadb.PersistentClient(path=key, settings=chroma_settings)
         return _clients[key]
+
+
+@dataclass
+class Collections:
+    """A workspace's collections as opened for one search, with the generation stamp read then."""
+
+    main: Any
+    questions: Any
+    generation: str
 
 
 def _rows(got: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
@@ -242,36 +252,54 @@ class KnowledgeStore:
         collection = self._collection(workspace, create=False)
         return 0 if collection is None else int(collection.count())
 
-    def dense(
-        self, vector: Any, workspace: str, k: int, where: dict[str, Any] | None = None
-    ) -> list[tuple[Chunk, float, str]]:
-        """Nearest chunks by cosine, over both views (chunk text, FAQ question); best view wins."""
-        collection = self._collection(workspace, create=False)
-        if collection is None or k <= 0:
-            return []
+    def open(self, workspace: str) -> Collections | None:
+        """Both collections of a workspace, opened once for a search; None if it has no knowledge."""
+        main = self._collection(workspace, create=False)
+        if main is None:
+            return None
+        return Collections(main, self._questions(workspace, create=False),
+                           str((main.metadata or {}).get("generation", "")))
+
+    @staticmethod
+    def nearest(cols: Collections, vector: Any, k: int, where: dict[str, Any] | None = None) -> list[tuple[str, float]]:
+        """Nearest chunk ids by cosine over both views (chunk text, FAQ question); best view wins."""
         best: dict[str, float] = {}
-        rows: dict[str, tuple[str, dict[str, Any]]] = {}
-        targets = [(collection, ["documents", "metadatas", "distances"])]
-        questions = self._questions(workspace, create=False)
-        if questions is not None:
-            targets.append((questions, ["metadatas", "distances"]))
-        for target, include in targets:
-            got = target.query(query_embeddings=[vector], n_results=k, where=where, include=include)
-            docs = (got.get("documents") or [[None] * len(got["ids"][0])])[0]
-            for cid, doc, meta, dist in zip(got["ids"][0], docs, (got["metadatas"] or [[]])[0],
-                                            (got["distances"] or [[]])[0], strict=False):
-                score = 1.0 - float(dist)
-                if score > best.get(cid, -2.0):
-                    best[cid] = score
-                if doc is not None or cid not in rows:
-                    rows[cid] = (doc or "", dict(meta or {}))
-        missing = [cid for cid, (doc, _m) in rows.items() if not doc]
-        if missing:
-            for cid, doc, meta in _rows(collection.get(ids=missing, include=["documents", "metadatas"])):
-                rows[cid] = (doc, meta)
-        ranked = sorted(best, key=lambda c: -best[c])[:k]
-        return [(Chunk.from_metadata(c, rows[c][0], rows[c][1]), best[c], str(rows[c][1].get("content_hash", "")))
-                for c in ranked if rows[c][0]]
+        for target in (cols.main, cols.questions):
+            if target is None or k <= 0:
+                continue
+            got = target.query(query_embeddings=[vector], n_results=k, where=where, include=["distances"])
+            for cid, dist in zip(got["ids"][0], (got["distances"] or [[]])[0], strict=False):
+                best[cid] = max(best.get(cid, -2.0), 1.0 - float(dist))
+        return sorted(best.items(), key=lambda item: -item[1])[:k]
+
+    @staticmethod
+    def fetch(cols: Collections, ids: list[str], vectors: bool = False) -> dict[str, tuple[Chunk, str, Any]]:
+        """Chunks by id: (chunk, content hash, text embedding or None)."""
+        if not ids:
+            return {}
+        include = ["documents", "metadatas", "embeddings"] if vectors else ["documents", "metadatas"]
+        got = cols.main.get(ids=ids, include=include)
+        embeddings = got.get("embeddings") if vectors else None
+        out: dict[str, tuple[Chunk, str, Any]] = {}
+        for i, (cid, doc, meta) in enumerate(_rows(got)):
+            vector = embeddings[i] if embeddings is not None else None
+            out[cid] = (Chunk.from_metadata(cid, doc, meta), str(meta.get("content_hash", "")), vector)
+        return out
+
+    @staticmethod
+    def vectors(cols: Collections, where: dict[str, Any]) -> tuple[list[str], Any, dict[str, Any]]:
+        """Embeddings of the chunks matching ``where``: (ids, text vectors, question vectors by id)."""
+        import numpy as np
+
+        got = cols.main.get(where=where, include=["embeddings"])
+        ids = list(got["ids"])
+        matrix = np.array(got["embeddings"], dtype=np.float32).reshape(len(ids), -1)
+        questions: dict[str, Any] = {}
+        if cols.questions is not None and ids:
+            q = cols.questions.get(ids=ids, include=["embeddings"])
+            questions = {cid: np.asarray(vec, dtype=np.float32) for cid, vec in zip(q["ids"], q["embeddings"],
+                                                                                     strict=False)}
+        return ids, matrix, questions
 
     def get(self, ids: list[str], workspace: str) -> list[Chunk]:
         collection = self._collection(workspace, create=False)

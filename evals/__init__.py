@@ -1,0 +1,1 @@
+"""Evaluation suites, scorers and runs (never imported by agent/, knowledge/ or api/)."""
