@@ -223,8 +223,10 @@ def load_file(path: Path, kind: str = "auto", source: str | None = None) -> list
 def _finalise(chunk: Chunk, hidden: bool) -> Chunk:
     for field in ("text", "title", "question", "answer", "entity"):
         value = getattr(chunk, field)
-        if value:
-            setattr(chunk, field, strip_invisible(value)[0])
+        if value:  # JSON escapes (\u200b) only become characters after parsing: strip per field too
+            clean, removed = strip_invisible(value)
+            setattr(chunk, field, clean)
+            hidden = hidden or removed
     flags = set(chunk.flags)
     if instruction_like(chunk.text) or instruction_like(chunk.title):
         flags.add(INSTRUCTION_LIKE)

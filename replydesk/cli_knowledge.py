@@ -137,8 +137,8 @@ def search(
         _fail(str(exc))
         return
     if as_json:
-        print(json.dumps({"hits": [h.model_dump(exclude={"attrs"}) for h in result.hits],
-                          "confident": result.confident, "entities": result.entities}))
+        # A list of hits (the stable shape); with --min-score an empty list means "no confident answer".
+        print(json.dumps([h.model_dump(exclude={"attrs"}) for h in result.hits]))
         return
     if result.entities:
         console.print(f"about: {', '.join(result.entities)}")

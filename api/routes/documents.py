@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Header, Query, UploadFile, status
+from fastapi import APIRouter, File, Form, Query, UploadFile, status
 
 from api.deps import Admin, ContextDep, Viewer
 from api.errors import ApiError, BadRequest, NotFound
@@ -59,10 +59,7 @@ def upload_document(
     file: Annotated[UploadFile, File(description="md, txt, html, pdf, csv, jsonl or json")],
     workspace: Annotated[str | None, Form(pattern=r"^[a-z0-9][a-z0-9_-]{0,47}$")] = None,
     kind: Annotated[str, Form(pattern=r"^(auto|faq|guideline|policy|review|other)$")] = "auto",
-    content_length: Annotated[int | None, Header()] = None,
 ) -> DocumentUploaded:
-    if content_length is not None and content_length > MAX_FILE_BYTES + _READ:
-        raise PayloadTooLarge(f"upload is {content_length} bytes; the limit is {MAX_FILE_BYTES >> 20} MB per file")
     ws = check_workspace(workspace or ctx.settings.workspace)
     name = _upload_name(file.filename)
     folder = Path(tempfile.mkdtemp(prefix="replydesk-upload-"))
