@@ -105,7 +105,8 @@ def load_prose(text: str, source: str, kind: str, doc_title: str = "") -> list[C
     front, body = split_front_matter(text, source)
     fields, front_kind = split_fields(front, source, line=1)
     doc_kind = kind if kind != "auto" else (front_kind or "other")
-    title = fields.pop("title", "") or doc_title or Path(source).stem
+    first_heading = next((line[2:].strip() for line in body.splitlines() if line.startswith("# ")), "")
+    title = fields.pop("title", "") or doc_title or first_heading or Path(source).stem
     return prose_chunks(source, body, doc_kind, title, fields, whole=doc_kind == "guideline")
 
 
