@@ -27,13 +27,14 @@ from knowledge.entities import tokens
 from knowledge.errors import KnowledgeError
 from knowledge.lexical import FILTER_FIELDS, WorkspaceIndex, workspace_index
 from knowledge.models import Chunk, Hit
-from knowledge.store import KnowledgeStore, check_workspace
+from knowledge.store import Collections, KnowledgeStore, check_workspace
 
 RRF_K = 10
 W_DENSE, W_BM25 = 1.0, 0.5
-W_ENTITY_DENSE, W_ENTITY_BM25 = 3.0, 0.5
+W_ENTITY_DENSE, W_ENTITY_BM25 = 4.0, 0.25
 W_EXPANSION = 0.5
 ELLIPTICAL_MAX_WORDS = 3
+OVERFETCH_MIN_SHARE = 0.2  # filters letting through at least this share are applied after an unfiltered query
 MAX_CONTEXT_TURNS = 20
 _FUNCTION_TEXT = (
     "a an and are as at be but by can could do does did for from has have how i if in into is it its me my "
@@ -150,8 +151,10 @@ def retrieve(
                 cosine[cid] = max(cosine.get(cid, -1.0), sim)
         return [cid for cid, _s in rows]
 
-    where = where_clause(flt)
-    rankings = [("dense", W_DENSE, ids(store.nearest(cols, vectors[0], depth, where))),
+    def dense(vector: np.ndarray) -> list[tuple[str, float]]:
+        return _nearest(store, cols, index, vector, depth, flt, mask)
+
+    rankings = [("dense", W_DENSE, ids(dense(vectors[0]))),
                 ("bm25", W_BM25, ids(index.search(query, depth, mask), of_message=False))]
     if names:
         in_entities = index.mask(flt, names)
@@ -160,7 +163,7 @@ def retrieve(
             ("entity-bm25", W_ENTITY_BM25, ids(index.search(query, depth, in_entities), of_message=False)),
         ]
     if previous:
-        rankings += [("expanded-dense", W_EXPANSION, ids(store.nearest(cols, vectors[1], depth, where), False)),
+        rankings += [("expanded-dense", W_EXPANSION, ids(dense(vectors[1]), of_message=False)),
                      ("expanded-bm25", W_EXPANSION, ids(index.search(texts[1], depth, mask), of_message=False))]
     fused = rrf(rankings)
     top = sorted(fused, key=lambda c: -fused[c])[:k]
@@ -182,6 +185,25 @@ def retrieve(
     if min_score is not None:
         hits = [h for h in hits if h.score >= min_score]
     return Retrieval(hits=hits, confident=confident, entities=names, expanded=previous is not None)
+
+
+def _nearest(
+    store: KnowledgeStore, cols: Collections, index: WorkspaceIndex, vector: np.ndarray, depth: int,
+    flt: dict[str, list[str]], mask: np.ndarray | None,
+) -> list[tuple[str, float]]:
+    """Dense neighbours under the filters. A Chroma ``where`` on a broad filter costs tens of ms (it
+    pre-filters through its metadata store), so broad filters are applied here to an over-fetched
+    unfiltered result, and only selective ones are sent to Chroma."""
+    if mask is None:
+        return store.nearest(cols, vector, depth)
+    share = float(mask.mean())
+    if share >= OVERFETCH_MIN_SHARE:
+        fetch = min(len(index), int(depth / share * 1.5) + 10)
+        rows = store.nearest(cols, vector, fetch)
+        kept = [(cid, sim) for cid, sim in rows if (row := index.row(cid)) >= 0 and mask[row]]
+        if len(kept) >= depth or fetch >= len(index):
+            return kept[:depth]
+    return store.nearest(cols, vector, depth, where_clause(flt))
 
 
 def search_knowledge(
