@@ -184,6 +184,10 @@ class EntityIndex:
         complete = len(matched) == len(toks)
         if not (complete and len(words) > 1) and not any(self._identifies(w, len(words)) for w in words):
             return None
+        # Everyday words name something only from the head of its name ("the Bridge", "Alpha-Milton"):
+        # a tail such as "guest house" or "city centre" is how people describe places, not name them.
+        if not complete and min(matched) > 0 and all(self.common_word(w) for w in words):
+            return None
         score = round(cover * (FUZZY_WEIGHT if fuzzy else 1.0), 4)
         return Mention(name, score, start, end, complete, tuple(sorted(words)))
 

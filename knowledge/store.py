@@ -168,6 +168,7 @@ class KnowledgeStore:
         progress: Progress | None,
     ) -> None:
         now = datetime.now(UTC).isoformat()
+        todo = sorted(todo, key=lambda c: len(c.text))  # similar lengths per batch: little padding to embed
         if progress:
             progress(0, len(todo))
         for start in range(0, len(todo), _UPSERT_BATCH):
