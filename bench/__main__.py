@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import logging
 
-from bench import loop
+from bench import knowledge, loop
 
-BENCHMARKS = {"loop": loop.main}
+BENCHMARKS = {"loop": loop.main, "knowledge": knowledge.main}
 
 
 def main() -> None:

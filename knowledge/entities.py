@@ -193,8 +193,8 @@ class EntityIndex:
 
     def _rivals(self, mention: Mention) -> set[str]:
         """Entities whose names also contain every word of a partial mention ("Pizza Hut")."""
-        words = set(mention.words)
-        return {name for name, toks in self.names.items() if words <= set(toks)}
+        sets = [{name for name, _pos in self.postings.get(word, ())} for word in mention.words]
+        return set.intersection(*sets) if sets else set()
 
     def resolve(self, turns: Sequence[str], max_back: int = 20) -> list[Resolved]:
         """Entities of the most recent turn that names any (``turns[-1]`` is the message itself).

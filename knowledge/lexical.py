@@ -25,6 +25,7 @@ from knowledge.entities import EntityIndex
 from knowledge.store import Collections, KnowledgeStore
 
 log = logging.getLogger(__name__)
+logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index build at DEBUG
 FILTER_FIELDS = ("kind", "platform", "locale", "source", "doc_id", "entity", "tags")
 _stemmer = Stemmer.Stemmer("english")
 _cache: dict[tuple[str, str], WorkspaceIndex] = {}
@@ -52,6 +53,12 @@ class WorkspaceIndex:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    @property
+    def kinds(self) -> set[str]:
+        if not hasattr(self, "_kinds"):
+            self._kinds = set(self.columns["kind"].tolist())
+        return self._kinds
 
     def mask(self, filters: dict[str, list[str]], entities: list[str] | None = None) -> np.ndarray | None:
         """Rows allowed by the filters (and, if given, belonging to one of the entities)."""
@@ -105,7 +112,8 @@ class WorkspaceIndex:
         scored: list[tuple[str, float]] = []
         for entity in entities:
             if entity not in self._entity_vectors:
-                ids, texts, questions = store.vectors(cols, {"entity": entity})
+                rows_of = self.entity_rows.get(entity, np.empty(0, dtype=np.int64))
+                ids, texts, questions = store.vectors(cols, [self.ids[r] for r in rows_of])
                 qmat = np.stack([questions.get(i, np.zeros(texts.shape[1], np.float32)) for i in ids]) if ids else texts
                 rows = np.array([self.row(i) for i in ids], dtype=np.int64)
                 if len(self._entity_vectors) > 512:

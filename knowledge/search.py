@@ -133,7 +133,7 @@ def retrieve(
     index = workspace_index(store, workspace, cols.generation) if cols is not None else None
     if cols is None or index is None or not len(index):
         return Retrieval(hits=[], confident=False)
-    if "!kind" in flt and not np.isin(index.columns["kind"], flt["!kind"]).any():
+    if "!kind" in flt and not index.kinds.intersection(flt["!kind"]):
         del flt["!kind"]  # nothing to exclude: spare Chroma the filter
     turns = context_turns(context)
     resolved = index.entities.resolve([*turns, query]) if index.entities else []

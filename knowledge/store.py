@@ -288,19 +288,19 @@ class KnowledgeStore:
         return out
 
     @staticmethod
-    def vectors(cols: Collections, where: dict[str, Any]) -> tuple[list[str], Any, dict[str, Any]]:
-        """Embeddings of the chunks matching ``where``: (ids, text vectors, question vectors by id)."""
+    def vectors(cols: Collections, ids: list[str]) -> tuple[list[str], Any, dict[str, Any]]:
+        """Embeddings of the given chunks: (ids found, text vectors, question vectors by id)."""
         import numpy as np
 
-        got = cols.main.get(where=where, include=["embeddings"])
-        ids = list(got["ids"])
-        matrix = np.array(got["embeddings"], dtype=np.float32).reshape(len(ids), -1)
+        got = cols.main.get(ids=ids, include=["embeddings"])
+        found = list(got["ids"])
+        matrix = np.array(got["embeddings"], dtype=np.float32).reshape(len(found), -1)
         questions: dict[str, Any] = {}
-        if cols.questions is not None and ids:
-            q = cols.questions.get(ids=ids, include=["embeddings"])
+        if cols.questions is not None and found:
+            q = cols.questions.get(ids=found, include=["embeddings"])
             questions = {cid: np.asarray(vec, dtype=np.float32) for cid, vec in zip(q["ids"], q["embeddings"],
                                                                                      strict=False)}
-        return ids, matrix, questions
+        return found, matrix, questions
 
     def get(self, ids: list[str], workspace: str) -> list[Chunk]:
         collection = self._collection(workspace, create=False)
