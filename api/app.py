@@ -25,6 +25,7 @@ from api.relay import Relay
 from api.routes import (
     audit,
     deliveries,
+    documents,
     draft_actions,
     drafts,
     evals,
@@ -118,7 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _install_error_handlers(app)
     # draft_actions before drafts: POST /v1/drafts/bulk must not be read as a draft id.
     for module in (health, messages, draft_actions, drafts, deliveries, knowledge, keys, audit, workspaces,
-                   webhooks, evals, triage, insights):
+                   webhooks, evals, triage, insights, documents):
         app.include_router(module.router)
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(RequestIdMiddleware, observe=_observe)  # outermost: every answer has a request id

@@ -201,12 +201,30 @@ class DeliveryList(BaseModel):
     count: int
 
 
+class ContextTurn(Strict):
+    author: str | None = Field(default=None, max_length=200)
+    text: str = Field(max_length=20_000)
+
+
 class SearchRequest(Strict):
     query: str = Field(min_length=1, max_length=5_000)
-    context: str | None = Field(default=None, max_length=20_000)
+    context: str | list[str | ContextTurn] | None = Field(
+        default=None, description="Earlier thread turns: a string (one turn per line) or a list, oldest first."
+    )
     k: int = Field(default=5, ge=1, le=50)
-    filters: dict[str, Any] | None = None
+    filters: dict[str, str | list[str]] | None = Field(
+        default=None, description="kind, platform, locale, source, doc_id, entity, tags: a value or a list."
+    )
+    min_score: float | None = Field(default=None, ge=-1, le=1, description="Below this: no confident answer.")
     workspace: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_-]{0,47}$")
+
+    @field_validator("context")
+    @classmethod
+    def _bounded(cls, value: Any) -> Any:
+        turns = value.splitlines() if isinstance(value, str) else value or []
+        if len(turns) > 100 or sum(len(t if isinstance(t, str) else t.text) for t in turns) > 20_000:
+            raise ValueError("context is limited to 100 turns and 20,000 characters")
+        return value
 
 
 class SearchHit(BaseModel):
@@ -214,9 +232,50 @@ class SearchHit(BaseModel):
     score: float
     kind: str
     source: str
+    doc_id: str = ""
     title: str
     text: str
+    question: str | None = None
+    answer: str | None = None
+    platform: str | None = None
+    entity: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    flags: list[str] = Field(default_factory=list)
+    retrievers: list[str] = Field(default_factory=list)
 
 
 class SearchResponse(BaseModel):
     hits: list[SearchHit]
+    confident: bool = True
+    entities: list[str] = Field(default_factory=list, description="Entities the thread was resolved to.")
+
+
+class DocumentPublic(BaseModel):
+    id: str
+    source: str
+    title: str
+    kind: str
+    chunks: int
+    flagged: int
+    ingested_at: str
+
+
+class DocumentList(BaseModel):
+    data: list[DocumentPublic]
+    count: int
+
+
+class DocumentUploaded(BaseModel):
+    document: DocumentPublic
+    workspace: str
+    added: int
+    updated: int
+    unchanged: int
+    removed: int
+    flagged: int
+
+
+class DocumentDeleted(BaseModel):
+    id: str
+    workspace: str
+    chunks_deleted: int

@@ -5,9 +5,15 @@ from __future__ import annotations
 import argparse
 import logging
 
-from bench import evals, insights, loop, queue
+from bench import evals, insights, knowledge, loop, queue
 
-BENCHMARKS = {"loop": loop.main, "queue": queue.main, "evals": evals.main, "insights": insights.main}
+BENCHMARKS = {
+    "loop": loop.main,
+    "knowledge": knowledge.main,
+    "queue": queue.main,
+    "evals": evals.main,
+    "insights": insights.main,
+}
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ can rebuild the function from the collection's stored config.
 from __future__ import annotations
 
 import threading
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +90,20 @@ def embed_texts(texts: list[str]) -> np.ndarray:
     return get_encoder().encode(texts)
 
 
+@lru_cache(maxsize=1)
+def _vocabulary_words() -> frozenset[str]:
+    import json
+
+    vocab = json.loads(_model_files()[1].read_text(encoding="utf-8"))["model"]["vocab"]
+    return frozenset(w for w in vocab if w.isalpha() and w.isascii() and not w.startswith("##"))
+
+
+def common_word(word: str) -> bool:
+    """Is this an everyday English word? The tokenizer's 20k whole-word vocabulary is a frequency list
+    that ships with the model (no extra download); rarer words and most names are split into pieces."""
+    return word in _vocabulary_words()
+
+
 @register_embedding_function
 class LocalMiniLM(EmbeddingFunction[Documents]):
     """Chroma embedding function backed by :class:`MiniLMEncoder`."""
@@ -114,6 +129,6 @@ class LocalMiniLM(EmbeddingFunction[Documents]):
 
     @staticmethod
     def build_from_config(config: dict[str, Any]) -> LocalMiniLM:
-        if config.get("model", MODEL_ID) != MODEL_ID:
-            raise ValueError(f"collection was built with {config.get('model')!r}, not {MODEL_ID!r}")
+        # A collection built with another model still opens; KnowledgeStore compares the model recorded
+        # in the collection's metadata and refuses to use it until `replydesk reindex`.
         return LocalMiniLM()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from knowledge.loaders import iter_files, load_file, source_name
 from knowledge.models import Chunk, IngestReport
-from knowledge.store import KnowledgeStore
+from knowledge.store import KnowledgeStore, Progress
 
 
 def ingest_paths(
@@ -17,7 +17,10 @@ def ingest_paths(
     kind: str = "auto",
     prune: bool = False,
     on_file: Callable[[Path], None] | None = None,
+    on_embed: Progress | None = None,
 ) -> IngestReport:
+    """Load every file (any error aborts before a write), then upsert; ``prune`` removes chunks of
+    the given files, and of vanished files under the given directories, that this run did not produce."""
     files = iter_files(paths)
     chunks: list[Chunk] = []
     for path in files:
@@ -30,4 +33,12 @@ def ingest_paths(
         dirs = [source_name(p).rstrip("/") + "/" for p in paths if p.is_dir()]
         vanished = [s for s in store.sources(workspace) if any(s.startswith(d) for d in dirs)]
         prune_sources = sorted(loaded | set(vanished))
-    return store.ingest(chunks, workspace, prune_sources=prune_sources)
+    return store.ingest(chunks, workspace, prune_sources=prune_sources, progress=on_embed)
+
+
+def ingest_upload(
+    store: KnowledgeStore, path: Path, source: str, workspace: str, kind: str = "auto"
+) -> IngestReport:
+    """One uploaded document under its own source name; a re-upload replaces the previous version."""
+    chunks = load_file(path, kind, source=source)
+    return store.ingest(chunks, workspace, prune_sources=[source])

@@ -1,4 +1,7 @@
-"""Turn files into chunks: FAQ files one Q/A per chunk, prose one section per heading."""
+"""Turn files into chunks; every problem is an :class:`IngestError` naming the file (and line).
+
+Formats: Markdown/text (YAML front matter), HTML, PDF, CSV and JSONL FAQs, JSON knowledge exports.
+"""
 
 from __future__ import annotations
 
@@ -6,20 +9,21 @@ import csv
 import hashlib
 import io
 import json
-import re
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from knowledge.chunking import faq_chunks, prose_chunks
 from knowledge.errors import IngestError
 from knowledge.models import KINDS, Chunk
+from knowledge.sanitize import HIDDEN_TEXT, INSTRUCTION_LIKE, check_not_binary, instruction_like, strip_invisible
 
-SUPPORTED_SUFFIXES = (".md", ".markdown", ".txt", ".csv", ".jsonl")
+SUPPORTED_SUFFIXES = (".md", ".markdown", ".txt", ".html", ".htm", ".pdf", ".csv", ".jsonl", ".json")
 MAX_FILE_BYTES = 20 * 1024 * 1024
-MAX_SECTION_CHARS = 1800
-_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
-_FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*(?:\n|\Z)", re.DOTALL)
+MAX_CHUNKS_PER_FILE = 50_000
+MAX_ATTR_CHARS = 500
+_FIELD_ALIASES = {"lang": "locale", "language": "locale", "topic": "entity"}
 
 
 def source_name(path: Path) -> str:
@@ -31,84 +35,110 @@ def source_name(path: Path) -> str:
         return resolved.as_posix()
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60] or "section"
-
-
-def _short_hash(text: str) -> str:
+def short_hash(text: str) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:12]
 
 
-def read_text(path: Path, source: str) -> str:
+def read_bytes(path: Path, source: str) -> bytes:
     size = path.stat().st_size
     if size > MAX_FILE_BYTES:
-        raise IngestError(source, f"file is {size} bytes; the limit is {MAX_FILE_BYTES}")
-    raw = path.read_bytes()
-    if b"\x00" in raw[:8192]:
-        raise IngestError(source, "looks like a binary file, not text")
+        raise IngestError(source, f"file is {size} bytes; the limit is {MAX_FILE_BYTES} ({MAX_FILE_BYTES >> 20} MB)")
+    if size == 0:
+        raise IngestError(source, "file is empty")
+    return path.read_bytes()
+
+
+def decode_text(raw: bytes, source: str) -> str:
+    check_not_binary(raw, source)
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        raise IngestError(source, "not valid UTF-8 text", line=line) from exc
+        raise IngestError(source, "not valid UTF-8 text (save it as UTF-8)", line=line) from exc
+
+
+def split_fields(meta: dict[str, Any], source: str, line: int | None = None) -> tuple[dict[str, Any], str | None]:
+    """Known metadata (platform, locale, entity, tags, title) as chunk fields, the rest as attrs."""
+    attrs: dict[str, Any] = {}
+    fields: dict[str, Any] = {}
+    kind = None
+    for key, value in meta.items():
+        key = _FIELD_ALIASES.get(str(key).lower(), str(key).lower())
+        if value is None or value == "":
+            continue
+        if key == "kind":
+            kind = str(value).lower()
+            if kind not in KINDS:
+                raise IngestError(source, f"kind {kind!r} is not one of {', '.join(KINDS)}", line=line)
+        elif key in ("platform", "locale"):
+            fields[key] = str(value).strip().lower()
+        elif key in ("entity", "title"):
+            fields[key] = str(value).strip()
+        elif key == "tags":
+            items = value if isinstance(value, list) else str(value).replace(";", ",").split(",")
+            fields["tags"] = sorted({str(t).strip().lower() for t in items if str(t).strip()})
+        elif isinstance(value, str) and len(value) > MAX_ATTR_CHARS:
+            attrs[key] = value[:MAX_ATTR_CHARS]
+        else:
+            attrs[key] = value
+    fields["attrs"] = attrs
+    return fields, kind
 
 
 def split_front_matter(text: str, source: str) -> tuple[dict[str, Any], str]:
-    match = _FRONT_MATTER.match(text)
-    if not match:
+    if not text.startswith("---"):
+        return {}, text
+    end = text.find("\n---", 3)
+    if end == -1:
         return {}, text
     try:
-        data = yaml.safe_load(match.group(1)) or {}
+        data = yaml.safe_load(text[3:end]) or {}
     except yaml.YAMLError as exc:
         raise IngestError(source, f"front matter is not valid YAML: {exc}", line=1) from exc
     if not isinstance(data, dict):
         raise IngestError(source, "front matter must be a mapping", line=1)
-    return data, text[match.end() :]
+    rest = text[end + 4 :]
+    return data, rest[rest.find("\n") + 1 :] if "\n" in rest else ""
 
 
-def load_file(path: Path, kind: str = "auto") -> list[Chunk]:
-    """Load one file into chunks; raises :class:`IngestError` naming the file and line."""
-    source = source_name(path)
-    suffix = path.suffix.lower()
-    if suffix not in SUPPORTED_SUFFIXES:
-        raise IngestError(source, f"unsupported file type {suffix!r} (supported: {', '.join(SUPPORTED_SUFFIXES)})")
-    if kind != "auto" and kind not in KINDS:
-        raise IngestError(source, f"unknown kind {kind!r} (expected one of {', '.join(KINDS)} or auto)")
-    text = read_text(path, source)
-    if not text.strip():
-        raise IngestError(source, "file is empty")
-    if suffix == ".csv":
-        chunks = load_csv(text, source, kind)
-    elif suffix == ".jsonl":
-        chunks = load_jsonl(text, source, kind)
-    else:
-        chunks = load_prose(text, source, kind)
-    if not chunks:
-        raise IngestError(source, "no content found")
+def load_prose(text: str, source: str, kind: str, doc_title: str = "") -> list[Chunk]:
+    front, body = split_front_matter(text, source)
+    fields, front_kind = split_fields(front, source, line=1)
+    doc_kind = kind if kind != "auto" else (front_kind or "other")
+    first_heading = next((line[2:].strip() for line in body.splitlines() if line.startswith("# ")), "")
+    title = fields.pop("title", "") or doc_title or first_heading or Path(source).stem
+    return prose_chunks(source, body, doc_kind, title, fields, whole=doc_kind == "guideline")
+
+
+def _faq_or_text(
+    record: dict[str, Any], meta: dict[str, Any], source: str, line: int, rid: str, kind: str
+) -> list[Chunk]:
+    top_level = {k: record[k] for k in ("kind", "entity", "title", "platform", "locale", "tags") if record.get(k)}
+    fields, record_kind = split_fields({**meta, **top_level}, source, line)
+    if "question" in record or "answer" in record:
+        question, answer = str(record.get("question") or "").strip(), str(record.get("answer") or "").strip()
+        if not question or not answer:
+            raise IngestError(source, "a FAQ needs both 'question' and 'answer'", line=line)
+        fields.pop("title", None)
+        chunk_kind = kind if kind != "auto" else (record_kind or "faq")
+        return faq_chunks(source, rid, question, answer, chunk_kind, fields)
+    text = str(record.get("text") or "").strip()
+    if not text:
+        raise IngestError(source, "a record needs 'question'+'answer' or 'text'", line=line)
+    chunk_kind = kind if kind != "auto" else (record_kind or "other")
+    title = fields.pop("title", "") or rid
+    chunks = prose_chunks(source, text, chunk_kind, title, fields, whole=chunk_kind == "guideline")
+    for number, chunk in enumerate(chunks, start=1):
+        chunk.id = rid if len(chunks) == 1 else f"{rid}#part-{number}"
     return chunks
 
 
-def _faq_chunk(
-    source: str, chunk_id: str, question: str, answer: str, kind: str, attrs: dict[str, Any]
-) -> Chunk:
-    platform = attrs.pop("platform", None)
-    return Chunk(
-        id=chunk_id,
-        text=f"{question}\n{answer}",
-        kind=attrs.pop("kind", None) or ("faq" if kind == "auto" else kind),
-        source=source,
-        doc_id=source,
-        title=question,
-        question=question,
-        answer=answer,
-        platform=str(platform) if platform else None,
-        attrs=attrs,
-    )
-
-
 def load_csv(text: str, source: str, kind: str) -> list[Chunk]:
-    reader = csv.DictReader(io.StringIO(text))
-    fields = [f.strip().lower() for f in reader.fieldnames or []]
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        fields = [f.strip().lower() for f in reader.fieldnames or []]
+    except csv.Error as exc:
+        raise IngestError(source, f"malformed CSV header: {exc}", line=1) from exc
     if "question" not in fields or "answer" not in fields:
         raise IngestError(source, "CSV needs a header with 'question' and 'answer' columns", line=1)
     reader.fieldnames = fields
@@ -118,13 +148,15 @@ def load_csv(text: str, source: str, kind: str) -> list[Chunk]:
             line = reader.line_num
             if None in row:
                 raise IngestError(source, "row has more fields than the header", line=line)
+            if any(v is None for v in row.values()):
+                raise IngestError(source, "row has fewer fields than the header", line=line)
             question = (row.get("question") or "").strip()
             answer = (row.get("answer") or "").strip()
             if not question or not answer:
                 raise IngestError(source, "row needs both a question and an answer", line=line)
-            extra = {k: v for k, v in row.items() if k not in ("id", "question", "answer") and v}
-            chunk_id = (row.get("id") or "").strip() or f"{source}#q-{_short_hash(question)}"
-            chunks.append(_faq_chunk(source, chunk_id, question, answer, kind, extra))
+            meta = {k: v for k, v in row.items() if k not in ("id", "question", "answer")}
+            rid = (row.get("id") or "").strip() or f"{source}#q-{short_hash(question)}"
+            chunks.extend(_faq_or_text({"question": question, "answer": answer}, meta, source, line, rid, kind))
     except csv.Error as exc:
         raise IngestError(source, f"malformed CSV: {exc}", line=reader.line_num) from exc
     return chunks
@@ -138,7 +170,7 @@ def load_jsonl(text: str, source: str, kind: str) -> list[Chunk]:
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise IngestError(source, f"not valid JSON: {exc.msg}", line=number) from exc
+            raise IngestError(source, f"not valid JSON: {exc.msg} (column {exc.colno})", line=number) from exc
         if not isinstance(record, dict):
             raise IngestError(source, "each line must be a JSON object", line=number)
         meta = record.get("metadata") or {}
@@ -147,99 +179,62 @@ def load_jsonl(text: str, source: str, kind: str) -> list[Chunk]:
         rid = str(record.get("id") or "").strip()
         if not rid:
             raise IngestError(source, "missing 'id'", line=number)
-        if "question" in record or "answer" in record:
-            question, answer = str(record.get("question") or "").strip(), str(record.get("answer") or "").strip()
-            if not question or not answer:
-                raise IngestError(source, "a FAQ line needs both 'question' and 'answer'", line=number)
-            chunks.append(_faq_chunk(source, rid, question, answer, kind, dict(meta)))
-        elif str(record.get("text") or "").strip():
-            attrs = dict(meta)
-            platform = attrs.pop("platform", None)
-            chunks.append(
-                Chunk(
-                    id=rid,
-                    text=str(record["text"]).strip(),
-                    kind=attrs.pop("kind", None) or ("other" if kind == "auto" else kind),
-                    source=source,
-                    doc_id=source,
-                    title=str(record.get("title") or attrs.pop("title", "") or ""),
-                    platform=str(platform) if platform else None,
-                    attrs=attrs,
-                )
-            )
-        else:
-            raise IngestError(source, "a line needs 'question'+'answer' or 'text'", line=number)
+        chunks.extend(_faq_or_text(record, meta, source, number, rid, kind))
     return chunks
 
 
-def _sections(body: str) -> list[tuple[list[str], str]]:
-    """Split Markdown into (heading path, section text) pairs."""
-    sections: list[tuple[list[str], str]] = []
-    path: list[str] = []
-    lines: list[str] = []
-    for line in body.splitlines():
-        match = _HEADING.match(line)
-        if match:
-            if "\n".join(lines).strip():
-                sections.append((list(path), "\n".join(lines).strip()))
-            level = len(match.group(1))
-            path = [*path[: level - 1], match.group(2).strip()]
-            lines = []
+def load_file(path: Path, kind: str = "auto", source: str | None = None) -> list[Chunk]:
+    """Load one file into sanitised chunks; raises :class:`IngestError` naming the file and line."""
+    from knowledge.formats import html_to_markdown, load_pdf
+    from knowledge.json_export import load_json_export
+
+    source = source or source_name(path)
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise IngestError(source, f"unsupported file type {suffix!r} (supported: {', '.join(SUPPORTED_SUFFIXES)})")
+    if kind != "auto" and kind not in KINDS:
+        raise IngestError(source, f"unknown kind {kind!r} (expected one of {', '.join(KINDS)} or auto)")
+    raw = read_bytes(path, source)
+    hidden = False
+    if suffix == ".pdf":
+        chunks = load_pdf(raw, source, kind)
+    else:
+        text, hidden = strip_invisible(decode_text(raw, source))
+        if not text.strip():
+            raise IngestError(source, "file is empty")
+        if suffix in (".html", ".htm"):
+            title, text, html_hidden = html_to_markdown(text, source)
+            hidden = hidden or html_hidden
+            chunks = load_prose(text, source, kind, title)
+        elif suffix == ".csv":
+            chunks = load_csv(text, source, kind)
+        elif suffix == ".jsonl":
+            chunks = load_jsonl(text, source, kind)
+        elif suffix == ".json":
+            chunks = load_json_export(text, source, kind)
         else:
-            lines.append(line)
-    if "\n".join(lines).strip():
-        sections.append((list(path), "\n".join(lines).strip()))
-    return sections
+            chunks = load_prose(text, source, kind)
+    if not chunks:
+        raise IngestError(source, "no content found")
+    if len(chunks) > MAX_CHUNKS_PER_FILE:
+        raise IngestError(source, f"{len(chunks)} chunks; the limit per file is {MAX_CHUNKS_PER_FILE}")
+    return [_finalise(chunk, hidden) for chunk in chunks]
 
 
-def _split_long(text: str) -> list[str]:
-    if len(text) <= MAX_SECTION_CHARS:
-        return [text]
-    parts: list[str] = []
-    current = ""
-    for para in re.split(r"\n\s*\n", text):
-        if current and len(current) + len(para) + 2 > MAX_SECTION_CHARS:
-            parts.append(current)
-            current = ""
-        current = f"{current}\n\n{para}" if current else para
-    if current:
-        parts.append(current)
-    return parts
-
-
-def load_prose(text: str, source: str, kind: str) -> list[Chunk]:
-    front, body = split_front_matter(text, source)
-    doc_kind = str(front.pop("kind", "") or ("other" if kind == "auto" else kind))
-    if kind != "auto":
-        doc_kind = kind
-    if doc_kind not in KINDS:
-        raise IngestError(source, f"front matter kind {doc_kind!r} is not one of {', '.join(KINDS)}", line=1)
-    doc_title = str(front.pop("title", "") or Path(source).stem)
-    platform = front.pop("platform", None)
-    chunks: list[Chunk] = []
-    seen: dict[str, int] = {}
-    # A guideline is used whole (selected by kind/platform, not by similarity), so it stays one chunk.
-    sections = [([], body.strip())] if doc_kind == "guideline" else _sections(body)
-    for heading_path, section in sections:
-        title = " > ".join(heading_path) if heading_path else doc_title
-        for part in _split_long(section) if doc_kind != "guideline" else [section]:
-            key = _slug(title)
-            seen[key] = seen.get(key, 0) + 1
-            suffix = f"-{seen[key]}" if seen[key] > 1 else ""
-            heading = f"{heading_path[-1]}\n" if heading_path else ""
-            chunks.append(
-                Chunk(
-                    id=f"{source}#{key}{suffix}",
-                    text=f"{heading}{part}".strip(),
-                    kind=doc_kind,
-                    source=source,
-                    doc_id=source,
-                    title=title if heading_path else doc_title,
-                    platform=str(platform).lower() if platform else None,
-                    attrs=dict(front),
-                )
-            )
-    return chunks
+def _finalise(chunk: Chunk, hidden: bool) -> Chunk:
+    for field in ("text", "title", "question", "answer", "entity"):
+        value = getattr(chunk, field)
+        if value:  # JSON escapes (\u200b) only become characters after parsing: strip per field too
+            clean, removed = strip_invisible(value)
+            setattr(chunk, field, clean)
+            hidden = hidden or removed
+    flags = set(chunk.flags)
+    if instruction_like(chunk.text) or instruction_like(chunk.title):
+        flags.add(INSTRUCTION_LIKE)
+    if hidden:
+        flags.add(HIDDEN_TEXT)
+    chunk.flags = sorted(flags)
+    return chunk
 
 
 def iter_files(paths: list[Path]) -> list[Path]:
@@ -247,7 +242,10 @@ def iter_files(paths: list[Path]) -> list[Path]:
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
-            files.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES))
+            files.extend(sorted(
+                p for p in path.rglob("*")
+                if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES and not p.name.startswith(".")
+            ))
         elif path.exists():
             files.append(path)
         else:

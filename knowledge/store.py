@@ -1,31 +1,46 @@
-"""The Chroma-backed knowledge store: one collection per workspace, idempotent upserts, dense search."""
+"""The Chroma-backed knowledge store: collections per workspace, idempotent upserts, dense search.
+
+Each workspace has two collections: ``kb-{workspace}`` (one record per chunk, embedded as written) and
+``kbq-{workspace}`` (FAQ chunks embedded by their question alone — a user's question matches another
+phrasing of the same question better than it matches question + answer). Both carry the same metadata,
+so filters apply to both. The main collection's metadata records the embedding model (it cannot change
+silently) and a generation stamp that every write renews, so in-process indexes built from it (BM25,
+entity names) know when they are stale, even when another process wrote.
+"""
 
 from __future__ import annotations
 
 import re
 import threading
 import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import chromadb
 from chromadb.config import Settings as ChromaSettings
+from chromadb.errors import NotFoundError
 
 from knowledge.embeddings import MODEL_ID, LocalMiniLM, embed_texts
 from knowledge.errors import EmbeddingModelMismatch, KnowledgeError
-from knowledge.models import Chunk, Hit, IngestReport
+from knowledge.models import Chunk, DocumentSummary, FileReport, IngestReport
 from replydesk.settings import Settings
 
-_WORKSPACE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,47}$")
+_WORKSPACE = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,46}[a-z0-9])?$")
 _UPSERT_BATCH = 256
+_PAGE = 5000
 _clients: dict[str, Any] = {}
 _clients_lock = threading.Lock()
+Progress = Callable[[int, int], None]
 
 
 def check_workspace(workspace: str) -> str:
-    if not _WORKSPACE.match(workspace):
+    if not isinstance(workspace, str) or not _WORKSPACE.match(workspace):
         raise KnowledgeError(
-            f"invalid workspace {workspace!r}: use 1-48 lowercase letters, digits, '-' or '_'"
+            f"invalid workspace {workspace!r}: use 1-48 lowercase letters, digits, '-' or '_', "
+            "starting and ending with a letter or digit"
         )
     return workspace
 
@@ -36,7 +51,7 @@ def _client(settings: Settings) -> Any:
         if key not in _clients:
             chroma_settings = ChromaSettings(anonymized_telemetry=False)
             if settings.chroma_url:
-                match = re.match(r"^(https?)://([^:/]+)(?::(\d+))?", settings.chroma_url)
+                match = re.match(r"^(https?)://([^:/]+)(?::(\d+))?/?$", settings.chroma_url)
                 if not match:
                     raise KnowledgeError(f"invalid REPLYDESK_CHROMA_URL {settings.chroma_url!r}")
                 scheme, host, port = match.groups()
@@ -49,124 +64,250 @@ def _client(settings: Settings) -> Any:
         return _clients[key]
 
 
+@dataclass
+class Collections:
+    """A workspace's collections as opened for one search, with the generation stamp read then."""
+
+    main: Any
+    questions: Any
+    generation: str
+
+
+def _rows(got: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    docs = got.get("documents") or [None] * len(got["ids"])
+    metas = got.get("metadatas") or [None] * len(got["ids"])
+    for cid, doc, meta in zip(got["ids"], docs, metas, strict=False):
+        yield cid, doc or "", dict(meta or {})
+
+
 class KnowledgeStore:
-    """Chunks of one install, isolated per workspace (a collection each)."""
+    """Chunks of one install, isolated per workspace (collections of their own)."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.client = _client(settings)
+        self.key = settings.chroma_url or str(settings.chroma_dir.resolve())
 
-    def _collection(self, workspace: str, create: bool = True) -> Any:
-        name = f"kb-{check_workspace(workspace)}"
+    # -- collections -----------------------------------------------------------------------------
+    def _open(self, name: str, create: bool, workspace: str) -> Any:
         if create:
-            collection = self.client.get_or_create_collection(
-                name=name,
-                embedding_function=LocalMiniLM(),
-                configuration={"hnsw": {"space": "cosine"}},
-                metadata={"embedding_model": MODEL_ID, "workspace": workspace},
+            return self.client.get_or_create_collection(
+                name=name, embedding_function=LocalMiniLM(), configuration={"hnsw": {"space": "cosine"}},
+                metadata={"embedding_model": MODEL_ID, "workspace": workspace, "generation": uuid.uuid4().hex},
             )
-        else:
-            try:
-                collection = self.client.get_collection(name=name, embedding_function=LocalMiniLM())
-            except Exception:  # chromadb raises NotFoundError / ValueError depending on client kind
-                return None
-        recorded = (collection.metadata or {}).get("embedding_model")
-        if recorded and recorded != MODEL_ID:
-            raise EmbeddingModelMismatch(
-                f"workspace {workspace!r} was embedded with {recorded!r} but this install uses {MODEL_ID!r}; "
-                "run `replydesk reindex` to rebuild it"
-            )
+        try:
+            return self.client.get_collection(name=name, embedding_function=LocalMiniLM())
+        except NotFoundError:
+            return None
+
+    def _collection(self, workspace: str, create: bool = True, check_model: bool = True) -> Any:
+        collection = self._open(f"kb-{check_workspace(workspace)}", create, workspace)
+        if collection is not None and check_model:
+            recorded = (collection.metadata or {}).get("embedding_model")
+            if recorded and recorded != MODEL_ID:
+                raise EmbeddingModelMismatch(
+                    f"workspace {workspace!r} was embedded with {recorded!r} but this install uses {MODEL_ID!r}; "
+                    f"run `replydesk reindex --workspace {workspace}` to rebuild it"
+                )
         return collection
 
+    def _questions(self, workspace: str, create: bool = True) -> Any:
+        return self._open(f"kbq-{check_workspace(workspace)}", create, workspace)
+
+    def _touch(self, collection: Any) -> None:
+        """Renew the generation stamp (``modify`` replaces the whole metadata, so copy it)."""
+        collection.modify(metadata={**(collection.metadata or {}), "generation": uuid.uuid4().hex})
+
+    def generation(self, workspace: str) -> str | None:
+        collection = self._collection(workspace, create=False)
+        return None if collection is None else str((collection.metadata or {}).get("generation", ""))
+
+    def workspaces(self) -> list[str]:
+        names = [c if isinstance(c, str) else c.name for c in self.client.list_collections()]
+        return sorted(n[3:] for n in names if n.startswith("kb-"))
+
+    # -- writes ----------------------------------------------------------------------------------
     def ingest(
-        self, chunks: list[Chunk], workspace: str, prune_sources: list[str] | None = None
+        self, chunks: list[Chunk], workspace: str, prune_sources: list[str] | None = None,
+        progress: Progress | None = None,
     ) -> IngestReport:
         """Upsert chunks; unchanged ones (same id and content hash) are not embedded again."""
         started = time.perf_counter()
         collection = self._collection(workspace)
-        report = IngestReport(chunks=len(chunks), files=len({c.source for c in chunks}))
-        by_id: dict[str, Chunk] = {}
-        for chunk in chunks:
-            by_id[chunk.id] = chunk  # a later duplicate id wins, as a re-ingest would
+        questions = self._questions(workspace)
+        by_id: dict[str, Chunk] = {chunk.id: chunk for chunk in chunks}  # a later duplicate id wins
         existing: dict[str, str] = {}
         ids = list(by_id)
-        for start in range(0, len(ids), 1000):
-            got = collection.get(ids=ids[start : start + 1000], include=["metadatas"])
-            for cid, meta in zip(got["ids"], got["metadatas"] or [], strict=False):
-                existing[cid] = str((meta or {}).get("content_hash", ""))
+        for start in range(0, len(ids), _PAGE):
+            for cid, _doc, meta in _rows(collection.get(ids=ids[start : start + _PAGE], include=["metadatas"])):
+                existing[cid] = str(meta.get("content_hash", ""))
         todo = [c for c in by_id.values() if existing.get(c.id) != c.content_hash]
-        report.unchanged = len(by_id) - len(todo)
-        report.updated = sum(1 for c in todo if c.id in existing)
+        report = IngestReport(
+            workspace=workspace, chunks=len(by_id), unchanged=len(by_id) - len(todo),
+            updated=sum(1 for c in todo if c.id in existing), embedding_model=MODEL_ID,
+        )
         report.added = len(todo) - report.updated
-        now = datetime.now(UTC).isoformat()
-        for start in range(0, len(todo), _UPSERT_BATCH):
-            batch = todo[start : start + _UPSERT_BATCH]
-            vectors = embed_texts([c.text for c in batch])
-            collection.upsert(
-                ids=[c.id for c in batch],
-                documents=[c.text for c in batch],
-                embeddings=list(vectors),
-                metadatas=[c.to_metadata(workspace, now, MODEL_ID) for c in batch],
-            )
+        self._write(collection, questions, todo, workspace, report, progress)
         if prune_sources is not None:
-            report.removed = self._prune(collection, prune_sources, set(by_id))
+            report.removed = self._prune(collection, questions, prune_sources, set(by_id))
+        if todo or report.removed:
+            self._touch(collection)
+        per_source: dict[str, FileReport] = {}
+        for chunk in by_id.values():
+            entry = per_source.setdefault(chunk.source, FileReport(source=chunk.source, doc_id=chunk.doc_id, chunks=0))
+            entry.chunks += 1
+            entry.flagged += "instruction-like" in chunk.flags
+        report.documents = list(per_source.values())
+        report.files = len(per_source)
+        report.flagged = sum(d.flagged for d in report.documents)
         report.seconds = time.perf_counter() - started
         return report
 
-    def _prune(self, collection: Any, sources: list[str], keep: set[str]) -> int:
+    def _write(
+        self, collection: Any, questions: Any, todo: list[Chunk], workspace: str, report: IngestReport,
+        progress: Progress | None,
+    ) -> None:
+        now = datetime.now(UTC).isoformat()
+        todo = sorted(todo, key=lambda c: len(c.text))  # similar lengths per batch: little padding to embed
+        if progress:
+            progress(0, len(todo))
+        for start in range(0, len(todo), _UPSERT_BATCH):
+            batch = todo[start : start + _UPSERT_BATCH]
+            faqs = [c for c in batch if c.question]
+            t0 = time.perf_counter()
+            vectors = embed_texts([c.text for c in batch] + [str(c.question) for c in faqs])
+            report.embed_seconds += time.perf_counter() - t0
+            report.embedded += len(vectors)
+            metas = {c.id: c.to_metadata(workspace, now, MODEL_ID) for c in batch}
+            collection.upsert(ids=[c.id for c in batch], documents=[c.text for c in batch],
+                              embeddings=list(vectors[: len(batch)]), metadatas=[metas[c.id] for c in batch])
+            if faqs:
+                questions.upsert(ids=[c.id for c in faqs], embeddings=list(vectors[len(batch) :]),
+                                 metadatas=[metas[c.id] for c in faqs])
+            stale = [c.id for c in batch if not c.question]  # a FAQ rewritten as prose loses its question view
+            if stale and questions.count():
+                questions.delete(ids=stale)
+            if progress:
+                progress(start + len(batch), len(todo))
+
+    def _prune(self, collection: Any, questions: Any, sources: list[str], keep: set[str]) -> int:
         """Remove chunks of the given sources that this ingest did not produce."""
         stale: list[str] = []
-        for source in sources:
-            got = collection.get(where={"source": source}, include=[])
+        for start in range(0, len(sources), 100):
+            got = collection.get(where={"source": {"$in": sources[start : start + 100]}}, include=[])
             stale.extend(cid for cid in got["ids"] if cid not in keep)
-        if stale:
-            collection.delete(ids=stale)
+        self._delete_ids(collection, questions, stale)
         return len(stale)
 
-    def sources(self, workspace: str) -> list[str]:
+    @staticmethod
+    def _delete_ids(collection: Any, questions: Any, ids: list[str]) -> None:
+        for start in range(0, len(ids), _PAGE):
+            collection.delete(ids=ids[start : start + _PAGE])
+            if questions is not None:
+                questions.delete(ids=ids[start : start + _PAGE])
+
+    def delete_document(self, workspace: str, doc_id: str) -> int:
         collection = self._collection(workspace, create=False)
         if collection is None:
-            return []
-        got = collection.get(include=["metadatas"])
-        return sorted({str((m or {}).get("source", "")) for m in got["metadatas"] or []})
+            return 0
+        ids = collection.get(where={"doc_id": doc_id}, include=[])["ids"]
+        if ids:
+            self._delete_ids(collection, self._questions(workspace, create=False), ids)
+            self._touch(collection)
+        return len(ids)
+
+    # -- reads -----------------------------------------------------------------------------------
+    def records(self, workspace: str, include_text: bool = True) -> Iterator[tuple[str, str, dict[str, Any]]]:
+        """Every chunk of a workspace (id, text, metadata), paged."""
+        collection = self._collection(workspace, create=False)
+        if collection is None:
+            return
+        include = ["documents", "metadatas"] if include_text else ["metadatas"]
+        offset = 0
+        while True:
+            got = collection.get(include=include, limit=_PAGE, offset=offset)
+            if not got["ids"]:
+                return
+            yield from _rows(got)
+            offset += len(got["ids"])
+
+    def documents(self, workspace: str) -> list[DocumentSummary]:
+        docs: dict[str, DocumentSummary] = {}
+        for _cid, _text, meta in self.records(workspace, include_text=False):
+            doc_id = str(meta.get("doc_id", ""))
+            summary = docs.get(doc_id)
+            if summary is None:
+                summary = docs[doc_id] = DocumentSummary(
+                    id=doc_id, source=str(meta.get("source", "")), title=str(meta.get("title", "")),
+                    kind=str(meta.get("kind", "other")), chunks=0, flagged=0, ingested_at=str(meta.get("ingested_at")),
+                )
+            summary.chunks += 1
+            summary.flagged += bool(meta.get("instruction_like"))
+            summary.ingested_at = max(summary.ingested_at, str(meta.get("ingested_at", "")))
+        return sorted(docs.values(), key=lambda d: d.source)
+
+    def sources(self, workspace: str) -> list[str]:
+        return sorted({str(m.get("source", "")) for _c, _t, m in self.records(workspace, include_text=False)})
 
     def count(self, workspace: str) -> int:
         collection = self._collection(workspace, create=False)
         return 0 if collection is None else int(collection.count())
 
-    def search(
-        self, query: str, workspace: str, k: int = 5, where: dict[str, Any] | None = None
-    ) -> list[Hit]:
-        collection = self._collection(workspace, create=False)
-        if collection is None or not query.strip():
-            return []
-        vector = embed_texts([query])[0]
-        result = collection.query(
-            query_embeddings=[vector],
-            n_results=k,
-            where=where,
-            include=["documents", "metadatas", "distances"],
-        )
-        hits: list[Hit] = []
-        for cid, doc, meta, dist in zip(
-            result["ids"][0],
-            (result["documents"] or [[]])[0],
-            (result["metadatas"] or [[]])[0],
-            (result["distances"] or [[]])[0],
-            strict=False,
-        ):
-            hits.append(self._hit(cid, doc or "", dict(meta or {}), 1.0 - float(dist)))
-        return hits
+    def open(self, workspace: str) -> Collections | None:
+        """Both collections of a workspace, opened once for a search; None if it has no knowledge."""
+        main = self._collection(workspace, create=False)
+        if main is None:
+            return None
+        return Collections(main, self._questions(workspace, create=False),
+                           str((main.metadata or {}).get("generation", "")))
+
+    @staticmethod
+    def nearest(cols: Collections, vector: Any, k: int, where: dict[str, Any] | None = None) -> list[tuple[str, float]]:
+        """Nearest chunk ids by cosine over both views (chunk text, FAQ question); best view wins."""
+        best: dict[str, float] = {}
+        for target in (cols.main, cols.questions):
+            if target is None or k <= 0:
+                continue
+            got = target.query(query_embeddings=[vector], n_results=k, where=where, include=["distances"])
+            for cid, dist in zip(got["ids"][0], (got["distances"] or [[]])[0], strict=False):
+                best[cid] = max(best.get(cid, -2.0), 1.0 - float(dist))
+        return sorted(best.items(), key=lambda item: -item[1])[:k]
+
+    @staticmethod
+    def fetch(cols: Collections, ids: list[str], vectors: bool = False) -> dict[str, tuple[Chunk, str, Any]]:
+        """Chunks by id: (chunk, content hash, text embedding or None)."""
+        if not ids:
+            return {}
+        include = ["documents", "metadatas", "embeddings"] if vectors else ["documents", "metadatas"]
+        got = cols.main.get(ids=ids, include=include)
+        embeddings = got.get("embeddings") if vectors else None
+        out: dict[str, tuple[Chunk, str, Any]] = {}
+        for i, (cid, doc, meta) in enumerate(_rows(got)):
+            vector = embeddings[i] if embeddings is not None else None
+            out[cid] = (Chunk.from_metadata(cid, doc, meta), str(meta.get("content_hash", "")), vector)
+        return out
+
+    @staticmethod
+    def vectors(cols: Collections, ids: list[str]) -> tuple[list[str], Any, dict[str, Any]]:
+        """Embeddings of the given chunks: (ids found, text vectors, question vectors by id)."""
+        import numpy as np
+
+        got = cols.main.get(ids=ids, include=["embeddings"])
+        found = list(got["ids"])
+        matrix = np.array(got["embeddings"], dtype=np.float32).reshape(len(found), -1)
+        questions: dict[str, Any] = {}
+        if cols.questions is not None and found:
+            q = cols.questions.get(ids=found, include=["embeddings"])
+            questions = {cid: np.asarray(vec, dtype=np.float32) for cid, vec in zip(q["ids"], q["embeddings"],
+                                                                                     strict=False)}
+        return found, matrix, questions
 
     def get(self, ids: list[str], workspace: str) -> list[Chunk]:
         collection = self._collection(workspace, create=False)
         if collection is None or not ids:
             return []
-        got = collection.get(ids=ids, include=["documents", "metadatas"])
-        return [
-            Chunk.from_metadata(cid, doc or "", dict(meta or {}))
-            for cid, doc, meta in zip(got["ids"], got["documents"] or [], got["metadatas"] or [], strict=False)
-        ]
+        return [Chunk.from_metadata(c, d, m) for c, d, m in _rows(collection.get(ids=ids, include=["documents",
+                                                                                                     "metadatas"]))]
 
     def by_kind(self, workspace: str, kind: str, limit: int = 200) -> list[Chunk]:
         """Chunks selected by metadata, not similarity (guidelines are used whole)."""
@@ -174,24 +315,4 @@ class KnowledgeStore:
         if collection is None:
             return []
         got = collection.get(where={"kind": kind}, limit=limit, include=["documents", "metadatas"])
-        return [
-            Chunk.from_metadata(cid, doc or "", dict(meta or {}))
-            for cid, doc, meta in zip(got["ids"], got["documents"] or [], got["metadatas"] or [], strict=False)
-        ]
-
-    @staticmethod
-    def _hit(cid: str, doc: str, meta: dict[str, Any], score: float) -> Hit:
-        chunk = Chunk.from_metadata(cid, doc, meta)
-        return Hit(
-            id=cid,
-            score=round(score, 4),
-            kind=chunk.kind,
-            source=chunk.source,
-            title=chunk.title,
-            text=doc,
-            question=chunk.question,
-            answer=chunk.answer,
-            platform=chunk.platform,
-            content_hash=str(meta.get("content_hash", "")),
-            attrs=chunk.attrs,
-        )
+        return [Chunk.from_metadata(c, d, m) for c, d, m in _rows(got)]

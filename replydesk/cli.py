@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import Progress
-from rich.table import Table
 
+from replydesk import cli_eval, cli_knowledge
 from replydesk.settings import get_settings
 
 app = typer.Typer(help="Replydesk: grounded reply drafts behind a human approval queue.", no_args_is_help=True)
@@ -39,83 +37,6 @@ def _store() -> Any:
     from knowledge.store import KnowledgeStore
 
     return KnowledgeStore(get_settings())
-
-
-@app.command()
-def ingest(
-    paths: Annotated[list[Path], typer.Argument(help="Files or directories to ingest.")],
-    workspace: WorkspaceOpt = None,
-    kind: Annotated[str, typer.Option(help="faq|guideline|policy|review|other|auto")] = "auto",
-    prune: Annotated[bool, typer.Option("--prune", help="Remove chunks whose source vanished.")] = False,
-    as_json: JsonOpt = False,
-) -> None:
-    """Ingest FAQ files, documents and guidelines into the knowledge base (idempotent)."""
-    from knowledge.errors import KnowledgeError
-    from knowledge.ingest import ingest_paths
-
-    ws = workspace or get_settings().workspace
-    try:
-        with Progress(console=err, transient=True, disable=as_json) as progress:
-            task = progress.add_task("reading files", total=None)
-            report = ingest_paths(
-                _store(), paths, ws, kind=kind, prune=prune, on_file=lambda p: progress.advance(task)
-            )
-    except KnowledgeError as exc:
-        _fail(str(exc))
-        return
-    if as_json:
-        print(report.model_dump_json())
-        return
-    console.print(
-        f"[bold]{ws}[/bold]: {report.files} files, {report.chunks} chunks — "
-        f"added {report.added}, updated {report.updated}, unchanged {report.unchanged}, "
-        f"removed {report.removed} ({report.seconds:.1f}s)"
-    )
-
-
-@app.command()
-def search(
-    query: Annotated[str | None, typer.Argument(help="What to look for.")] = None,
-    context: Annotated[str | None, typer.Option(help="Thread context the query refers to.")] = None,
-    k: Annotated[int, typer.Option("--k", min=1, max=50)] = 5,
-    workspace: WorkspaceOpt = None,
-    batch: Annotated[Path | None, typer.Option(help="JSONL of {id, query, context?} lines.")] = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Search the knowledge base: ranked hits with ids, scores and sources."""
-    from knowledge.errors import KnowledgeError
-    from knowledge.search import search_knowledge
-
-    ws = workspace or get_settings().workspace
-    store = _store()
-    try:
-        if batch is not None:
-            for number, line in enumerate(batch.read_text().splitlines(), start=1):
-                if not line.strip():
-                    continue
-                try:
-                    item = json.loads(line)
-                    hits = search_knowledge(store, str(item["query"]), ws, k=k, context=item.get("context"))
-                except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                    _fail(f"{batch}:{number}: expected {{\"id\", \"query\", \"context\"?}}: {exc}")
-                    return
-                out = [{"id": h.id, "score": h.score, "kind": h.kind, "source": h.source} for h in hits]
-                print(json.dumps({"id": item.get("id"), "hits": out}))
-            return
-        if not query:
-            _fail("give a QUERY or --batch FILE")
-            return
-        hits = search_knowledge(store, query, ws, k=k, context=context)
-    except (KnowledgeError, OSError) as exc:
-        _fail(str(exc))
-        return
-    if as_json:
-        print(json.dumps([h.model_dump(exclude={"attrs"}) for h in hits]))
-        return
-    table = Table("score", "id", "kind", "source", "text")
-    for h in hits:
-        table.add_row(f"{h.score:.3f}", h.id, h.kind, h.source, h.text[:80].replace("\n", " "))
-    console.print(table)
 
 
 @app.command()
@@ -243,6 +164,9 @@ app.command()(triage)
 from replydesk.cli_evals import eval_app  # noqa: E402  (at the bottom: one registration line per area)
 
 app.add_typer(eval_app, name="eval")
+eval_app.command("retrieval")(cli_eval.retrieval)
+for _command in (cli_knowledge.ingest, cli_knowledge.search, cli_knowledge.reindex, cli_knowledge.documents):
+    app.command()(_command)
 
 if __name__ == "__main__":
     main()

@@ -4,13 +4,22 @@ from fastapi import APIRouter
 
 from api.deps import ContextDep, Viewer
 from api.schemas import SearchHit, SearchRequest, SearchResponse
-from knowledge.search import search_knowledge
+from knowledge.search import retrieve
 
 router = APIRouter(prefix="/v1/knowledge", tags=["knowledge"])
 
 
 @router.post("/search", response_model=SearchResponse)
 def search(body: SearchRequest, ctx: ContextDep, _key: Viewer) -> SearchResponse:
+    """Hybrid, thread-aware search; ``confident`` is false when nothing passes ``min_score``."""
     workspace = body.workspace or ctx.settings.workspace
-    hits = search_knowledge(ctx.store, body.query, workspace, k=body.k, context=body.context, filters=body.filters)
-    return SearchResponse(hits=[SearchHit.model_validate(h.model_dump()) for h in hits])
+    context = [t if isinstance(t, str) else t.text for t in body.context] if isinstance(body.context, list) else (
+        body.context
+    )
+    result = retrieve(ctx.store, body.query, workspace, k=body.k, context=context, filters=body.filters,
+                      min_score=body.min_score)
+    return SearchResponse(
+        hits=[SearchHit.model_validate(h.model_dump()) for h in result.hits],
+        confident=result.confident,
+        entities=result.entities,
+    )

@@ -1,0 +1,187 @@
+"""Per-workspace in-process indexes built from the store: BM25 (bm25s) and the entity lexicon.
+
+Chroma 1.5 has no sparse/BM25 search in local or server mode (STACK-NOTES), so the lexical half of
+hybrid retrieval lives here. An index is built on first use and cached per (store, workspace); each
+search compares the collection's generation stamp with the one the index was built from and rebuilds
+when another write (in this process or any other) has happened since.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import bm25s
+import numpy as np
+import Stemmer
+
+from knowledge.embeddings import common_word
+from knowledge.entities import EntityIndex
+from knowledge.store import Collections, KnowledgeStore
+
+log = logging.getLogger(__name__)
+logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index build at DEBUG
+FILTER_FIELDS = ("kind", "platform", "locale", "source", "doc_id", "entity", "tags")
+_stemmer = Stemmer.Stemmer("english")
+_cache: dict[tuple[str, str], WorkspaceIndex] = {}
+_locks: dict[tuple[str, str], threading.Lock] = defaultdict(threading.Lock)
+_cache_lock = threading.Lock()
+
+
+def tokenize(texts: list[str]) -> Any:
+    return bm25s.tokenize(texts, stopwords="en", stemmer=_stemmer, show_progress=False)
+
+
+@dataclass
+class WorkspaceIndex:
+    generation: str
+    ids: list[str]
+    columns: dict[str, np.ndarray]
+    tags: list[frozenset[str]]
+    bm25: bm25s.BM25 | None
+    entities: EntityIndex
+    entity_rows: dict[str, np.ndarray]
+    build_seconds: float = 0.0
+    _masks: dict[str, np.ndarray] = field(default_factory=dict)
+    _entity_vectors: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)
+    _rows: dict[str, int] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def kinds(self) -> set[str]:
+        if not hasattr(self, "_kinds"):
+            self._kinds = set(self.columns["kind"].tolist())
+        return self._kinds
+
+    def mask(self, filters: dict[str, list[str]], entities: list[str] | None = None) -> np.ndarray | None:
+        """Rows allowed by the filters (and, if given, belonging to one of the entities)."""
+        if not filters and not entities:
+            return None
+        key = json.dumps([filters, entities], sort_keys=True)
+        cached = self._masks.get(key)
+        if cached is not None:
+            return cached
+        allowed = np.ones(len(self.ids), dtype=bool)
+        for name, values in filters.items():
+            if name == "tags":
+                wanted = set(values)
+                allowed &= np.fromiter((bool(t & wanted) for t in self.tags), dtype=bool, count=len(self.tags))
+            elif name.startswith("!"):
+                allowed &= ~np.isin(self.columns[name[1:]], values)
+            else:
+                allowed &= np.isin(self.columns[name], values)
+        if entities:
+            in_entity = np.zeros(len(self.ids), dtype=bool)
+            for entity in entities:
+                in_entity[self.entity_rows.get(entity, np.empty(0, dtype=np.int64))] = True
+            allowed &= in_entity
+        if len(self._masks) > 256:
+            self._masks.clear()
+        self._masks[key] = allowed
+        return allowed
+
+    def search(self, query: str, k: int, mask: np.ndarray | None = None) -> list[tuple[str, float]]:
+        """BM25 ranking of the query over allowed rows: (chunk id, score) with score > 0."""
+        if self.bm25 is None or k <= 0 or (mask is not None and not mask.any()):
+            return []
+        terms = bm25s.tokenize([query], stopwords="en", stemmer=_stemmer, show_progress=False, return_ids=False)[0]
+        known = [t for t in terms if t in self.bm25.vocab_dict]
+        if not known:
+            return []
+        scores = self.bm25.get_scores(known)
+        if mask is not None:
+            scores = np.where(mask, scores, 0.0)
+        k = min(k, len(scores))
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top])]
+        return [(self.ids[int(r)], float(scores[r])) for r in top if scores[r] > 0]
+
+    def entity_dense(
+        self, store: KnowledgeStore, cols: Collections, entities: list[str], vector: np.ndarray,
+        mask: np.ndarray | None, k: int,
+    ) -> list[tuple[str, float]]:
+        """Dense ranking within the entities' chunks, in process: an entity has tens to hundreds of
+        chunks, whose vectors are fetched once per index generation and scored with one product."""
+        scored: list[tuple[str, float]] = []
+        for entity in entities:
+            if entity not in self._entity_vectors:
+                rows_of = self.entity_rows.get(entity, np.empty(0, dtype=np.int64))
+                ids, texts, questions = store.vectors(cols, [self.ids[r] for r in rows_of])
+                qmat = np.stack([questions.get(i, np.zeros(texts.shape[1], np.float32)) for i in ids]) if ids else texts
+                rows = np.array([self.row(i) for i in ids], dtype=np.int64)
+                if len(self._entity_vectors) > 512:
+                    self._entity_vectors.clear()
+                self._entity_vectors[entity] = (rows, texts, qmat)
+            rows, texts, qmat = self._entity_vectors[entity]
+            if not len(rows):
+                continue
+            sims = np.maximum(texts @ vector, qmat @ vector)
+            for row, sim in zip(rows, sims, strict=True):
+                if row >= 0 and (mask is None or mask[row]):
+                    scored.append((self.ids[row], float(sim)))
+        scored.sort(key=lambda item: -item[1])
+        return scored[:k]
+
+    def row(self, chunk_id: str) -> int:
+        if not self._rows:
+            self._rows = {cid: i for i, cid in enumerate(self.ids)}
+        return self._rows.get(chunk_id, -1)
+
+
+def build_index(store: KnowledgeStore, workspace: str, generation: str) -> WorkspaceIndex:
+    started = time.perf_counter()
+    ids: list[str] = []
+    texts: list[str] = []
+    values: dict[str, list[str]] = {name: [] for name in FILTER_FIELDS if name != "tags"}
+    tags: list[frozenset[str]] = []
+    entity_rows: dict[str, list[int]] = defaultdict(list)
+    for row, (cid, text, meta) in enumerate(store.records(workspace)):
+        ids.append(cid)
+        texts.append(text)
+        for name in values:
+            values[name].append(str(meta.get(name) or ""))
+        tags.append(frozenset(meta.get("tags") or ()))
+        if meta.get("entity"):
+            entity_rows[str(meta["entity"])].append(row)
+    bm25 = None
+    if ids:
+        bm25 = bm25s.BM25()
+        bm25.index(tokenize(texts), show_progress=False)
+    entities = EntityIndex(
+        entity_rows, ((values["entity"][i] or None, texts[i]) for i in range(len(ids))), common_word
+    )
+    index = WorkspaceIndex(
+        generation=generation, ids=ids, columns={n: np.array(v, dtype=object) for n, v in values.items()},
+        tags=tags, bm25=bm25, entities=entities,
+        entity_rows={e: np.array(rows, dtype=np.int64) for e, rows in entity_rows.items()},
+    )
+    index.build_seconds = time.perf_counter() - started
+    log.info("built lexical index of %s (%d chunks) in %.2fs", workspace, len(ids), index.build_seconds)
+    return index
+
+
+def workspace_index(store: KnowledgeStore, workspace: str, generation: str | None = None) -> WorkspaceIndex | None:
+    """The cached index of a workspace, rebuilt if the collection changed since it was built."""
+    generation = generation if generation is not None else store.generation(workspace)
+    if generation is None:
+        return None
+    key = (store.key, workspace)
+    cached = _cache.get(key)
+    if cached is not None and cached.generation == generation:
+        return cached
+    with _cache_lock:
+        lock = _locks[key]
+    with lock:  # one build per workspace at a time; others wait for it instead of building twice
+        cached = _cache.get(key)
+        if cached is not None and cached.generation == generation:
+            return cached
+        index = build_index(store, workspace, generation)
+        _cache[key] = index
+        return index

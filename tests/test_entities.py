@@ -1,0 +1,59 @@
+"""Entity resolution in a thread: the most recent mention wins, loose spellings still count."""
+
+from __future__ import annotations
+
+from knowledge.embeddings import common_word
+from knowledge.entities import EntityIndex
+
+NAMES = ["Bridge Guest House", "Kirkwood House", "Worth House", "Allenbell", "Avalon", "Limehouse",
+         "Pizza Hut Cherry Hinton", "Pizza Hut City Centre", "A and B Guest House", "Curry King"]
+CHUNKS = [(name, f"{name} offers free parking. {name} has wifi.") for name in NAMES] + [
+    ("Kirkwood House", "Worth every penny, would stay again."),
+    ("Avalon", "The standard rooms are small but worth it."),
+    ("Limehouse", "Every room has a king size bed."),
+]
+
+
+def _index() -> EntityIndex:
+    return EntityIndex(NAMES, CHUNKS, common_word)
+
+
+def _resolve(*turns: str) -> list[str]:
+    return [r.entity for r in _index().resolve(list(turns))]
+
+
+def test_most_recent_mention_wins() -> None:
+    assert _resolve("I stayed at Kirkwood House last year.", "How about the bridge guest house?",
+                    "Is there parking there?") == ["Bridge Guest House"]
+    assert _resolve("Is Avalon nice?", "Kirkwood House is lovely too.", "Does it have wifi?") == ["Kirkwood House"]
+
+
+def test_loose_spellings() -> None:
+    assert _resolve("you're booked into the Allen Bell guesthouse", "is the wifi good?") == ["Allenbell"]
+    assert _resolve("any rooms at the bridge guesthouse?") == ["Bridge Guest House"]
+    assert _resolve("what about kirkwood?") == ["Kirkwood House"]
+    assert _resolve("I'd like the Kirkwod House please") == ["Kirkwood House"]  # typo, fuzzy
+
+
+def test_common_words_do_not_name_entities() -> None:
+    # An everyday word alone names an entity only if the workspace's other documents never use it.
+    assert _resolve("is it worth it?") == []
+    assert _resolve("a nice guest house in the north") == []
+    assert _resolve("do you have a king size bed?") == []
+
+
+def test_several_entities_in_one_turn_are_all_kept() -> None:
+    found = _resolve("I can offer the Avalon or Limehouse.", "which has free parking?")
+    assert sorted(found) == ["Avalon", "Limehouse"]
+
+
+def test_partial_mention_defers_to_an_earlier_full_one() -> None:
+    assert _resolve("Pizza Hut Cherry Hinton is in the south.", "does pizza hut serve beer?") == [
+        "Pizza Hut Cherry Hinton"
+    ]
+
+
+def test_longer_reading_wins_over_the_shorter_one_inside_it() -> None:
+    index = EntityIndex(["Nandos", "Nandos City Centre"], [], common_word)
+    assert [r.entity for r in index.resolve(["a table at Nandos City Centre please"])] == ["Nandos City Centre"]
+    assert [r.entity for r in index.resolve(["a table at Nandos please"])] == ["Nandos"]
