@@ -51,6 +51,15 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("DELETE", "/v1/webhooks/sources/{source}"): "admin",
     ("POST", "/v1/webhooks/{source}"): SIGNED,
     ("GET", "/v1/evals/runs"): "viewer",
+    ("POST", "/v1/triage"): "viewer",
+    ("GET", "/v1/insights/summary"): "viewer",
+    ("GET", "/v1/insights/health"): "viewer",
+    ("GET", "/v1/insights/gaps"): "viewer",
+    ("GET", "/v1/insights/alerts"): "viewer",
+    ("POST", "/v1/insights/gaps/refresh"): "admin",
+    ("POST", "/v1/insights/gaps/{suggestion_id}/accept"): "admin",
+    ("POST", "/v1/insights/gaps/{suggestion_id}/dismiss"): "admin",
+    ("POST", "/v1/insights/alerts/check"): "admin",
     ("GET", "/v1/evals/runs/{run_id}"): "viewer",
 }
 
