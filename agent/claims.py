@@ -30,6 +30,13 @@ _NON_FACTUAL = re.compile(
 _NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
 _URL = re.compile(r"https?://[^\s)>\]]+|\b[\w-]+\.(?:com|org|net|io|example|co\.uk|xyz|info|biz)(?:/[^\s)>\]]*)?", re.I)
 _PROPER = re.compile(r"\b[A-Z][a-zA-Z]{2,}\b")
+# "one" is left out: it is far more often a pronoun ("the one you ordered") than a quantity.
+_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
+          "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty")
+_NUMBER_WORDS = {w: str(i) for i, w in enumerate(_WORDS) if w != "one"} | {"thirty": "30", "forty": "40", "fifty": "50"}
+# Promises a reply must never make unless the source says so, whatever the sentence's overall similarity.
+_COMMITMENTS = re.compile(r"\b(free|refund\w*|guarantee\w*|lifetime|unlimited|discount\w*|compensat\w*|"
+                          r"same[- ]day|next[- ]day|overnight|express|24/7|waive\w*|replace(ment)? at no)\b", re.I)
 
 
 @dataclass
@@ -69,6 +76,9 @@ def _unsupported_details(sentence: str, source: str, names: set[str]) -> list[st
     lowered = source.lower()
     numbers = {_normalise_number(n) for n in _NUMBER.findall(source)}
     missing = [n for n in _NUMBER.findall(sentence) if _normalise_number(n) not in numbers]
+    missing += [w for w in re.findall(r"[a-z]+", sentence.lower()) if w in _NUMBER_WORDS
+                and _NUMBER_WORDS[w] not in numbers and w not in lowered]
+    missing += [m.group(0) for m in _COMMITMENTS.finditer(sentence) if m.group(0).lower() not in lowered]
     missing += [u for u in _URL.findall(sentence) if u.lower().rstrip("/.") not in lowered]
     missing += [
         m.group(0) for m in _PROPER.finditer(sentence)

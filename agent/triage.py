@@ -29,7 +29,7 @@ from knowledge.embeddings import embed_texts
 log = logging.getLogger("replydesk.agent.triage")
 _STRIP_FOR_LANGUAGE = re.compile(r"(@\w+|#\w+|https?://\S+)")
 _MIN_LANGUAGE_CONFIDENCE = 0.5
-_ROUTING_CATEGORIES = ("spam", "abuse")
+_ROUTING_CATEGORIES = ("spam", "abuse", "sales")
 _MIN_ROUTING_CONFIDENCE = 0.5
 _language_lock = threading.Lock()
 

@@ -1,4 +1,8 @@
-"""POST /v1/triage: batch triage without queueing anything (intent, sentiment, urgency, language, route)."""
+"""POST /v1/triage: batch triage without queueing anything (intent, sentiment, urgency, language, route).
+
+Sentiment here is always the offline model (VADER), so a 100-item request stays bounded in time and cost;
+``replydesk triage`` and drafted messages use the LLM's read when one is configured.
+"""
 
 from __future__ import annotations
 
