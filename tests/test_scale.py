@@ -128,7 +128,8 @@ def _run(settings: Settings, messages: int, workers: int) -> None:
     assert _count(engine, AuditEvent, col(AuditEvent.action) == "drafted") == messages  # recorded once each
     assert _count(engine, DraftVersion) == messages
     workers_used = {j.worker.split(":")[1] for j in jobs if j.worker}
-    assert len(workers_used) == workers
+    # Every survivor shared the work (the victim may be killed in its very first job, finishing none).
+    assert {str(p.pid) for p in procs[1:]} <= workers_used
     log.info(f"{engine.dialect.name}: {messages} messages, {workers} workers (one SIGKILLed mid-job: job "
           f"{killed_job} redone on attempt {retried.attempts}); drafts {messages}, duplicates 0")
     engine.dispose()
