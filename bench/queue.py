@@ -44,6 +44,8 @@ CLIENTS = int(os.environ.get("BENCH_QUEUE_CLIENTS", "32"))
 REQUESTS = int(os.environ.get("BENCH_QUEUE_REQUESTS", "25"))  # per client per operation and shape
 THINK = (0.5, 1.5)  # seconds a CM takes between two requests, in the "team" shape
 TARGET_MS = 50.0
+SHAPES = os.environ.get("BENCH_QUEUE_SHAPES", "team,saturation").split(",")
+BACKENDS = os.environ.get("BENCH_QUEUE_BACKENDS", "sqlite,postgresql").split(",")
 _SERVER = (
     "import logging, uvicorn; from api.app import create_app; from replydesk.settings import Settings; "
     "logging.basicConfig(level=logging.WARNING); "
@@ -145,6 +147,8 @@ def run_backend(label: str, database_url: str | None) -> None:
             return client.post(f"/v1/drafts/{draft_id}/approve", headers={"If-Match": '"1"'}).status_code
 
         for shape, think in (("team", True), ("saturation", False)):
+            if shape not in SHAPES:
+                continue
             print(f"  {shape}:")
             baseline = _line("healthz", _load(base_url, keys, lambda c, _n, _i: c.get("/healthz").status_code, think))
             _line("list", _load(base_url, keys, list_page, think), baseline, judged=think)
@@ -176,7 +180,10 @@ def _up(base_url: str) -> bool:
 
 
 def main() -> None:
-    run_backend("sqlite", None)
+    if "sqlite" in BACKENDS:
+        run_backend("sqlite", None)
+    if "postgresql" not in BACKENDS:
+        return
     if not pg.available():
         print(f"postgresql: skipped ({pg.ADMIN_URL} not reachable)")
         return

@@ -10,6 +10,7 @@ from sqlmodel import col, select
 from api.db import read_session
 from api.decisions import approve_draft, edit_draft, regenerate_draft, reject_draft
 from api.deps import CM, ContextDep, VersionDep, Viewer, actor_of
+from api.draft_view import OPEN, draft_public, fetch_page
 from api.errors import NotFound
 from api.models import Draft, Message, utcnow
 from api.pagination import after, aware, decode_cursor, encode_cursor
@@ -20,28 +21,16 @@ from api.schemas import (
     DraftPublic,
     DraftRegenerate,
     DraftReject,
-    MessagePublic,
 )
 
 router = APIRouter(prefix="/v1/drafts", tags=["drafts"])
 Sort = Literal["id", "-id", "priority", "-priority", "due", "-due", "created", "-created"]
-OPEN = ("pending", "regenerating")
 
 
 def _public(draft: Draft, message: Message | None, response: Response | None = None) -> DraftPublic:
     if response is not None:
         response.headers["ETag"] = f'"{draft.version}"'
-    out = DraftPublic.model_validate(draft, from_attributes=True)
-    now = utcnow()
-    if draft.due_at is not None:
-        out.sla_breached = (draft.status in OPEN and draft.due_at < now) or (
-            draft.decided_at is not None and draft.decided_at > draft.due_at
-        )
-    if draft.assigned_until is None or draft.assigned_until < now:
-        out.assignee, out.assigned_until = None, None  # an expired claim is no claim
-    if message is not None:
-        out.message = MessagePublic.model_validate(message, from_attributes=True)
-    return out
+    return draft_public(draft, message, utcnow())
 
 
 def _load(ctx: ContextDep, draft_id: int) -> tuple[Draft, Message | None]:
@@ -81,9 +70,9 @@ def list_drafts(
     cursor: Annotated[str | None, Query(max_length=500)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
-) -> DraftList:
+) -> Response:
     now = utcnow()
-    key_expr, descending, _name = _sort_key(sort)
+    key_expr, descending, sort_name = _sort_key(sort)
     due = col(Draft.due_at)
     conditions: list[Any] = []
     if status:
@@ -116,17 +105,17 @@ def list_drafts(
     order = [key_expr.desc(), col(Draft.id).desc()] if descending else [key_expr.asc(), col(Draft.id).asc()]
     with read_session(ctx.engine) as session:
         count = session.exec(select(func.count()).select_from(Draft).where(*conditions)).one()
-        query = select(Draft, Message).join(Message, col(Message.id) == col(Draft.message_id)).where(*page)
-        rows = session.exec(query.order_by(*order).offset(0 if cursor else offset).limit(limit + 1)).all()
+        rows = fetch_page(session, page, order, 0 if cursor else offset, limit + 1, now)
     more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = None
     if more and rows:
-        last = rows[-1][0]
-        key_value = {"id": last.id, "priority": last.priority, "due": last.due_at,
-                     "created": last.created_at}[sort.lstrip("-")]
-        next_cursor = encode_cursor(sort, key_value, last.id or 0)
-    return DraftList(data=[_public(d, m) for d, m in rows], count=int(count), next_cursor=next_cursor)
+        last = rows[-1]
+        key_value = last[{"due": "due_at", "created": "created_at"}.get(sort_name, sort_name)]
+        next_cursor = encode_cursor(sort, key_value, last["id"])
+    body = DraftList.model_validate({"data": rows, "count": int(count), "next_cursor": next_cursor})
+    # Serialised by pydantic-core directly (response_model still documents the shape).
+    return Response(body.model_dump_json(), media_type="application/json")
 
 
 @router.get("/{draft_id}", response_model=DraftPublic)
