@@ -8,6 +8,7 @@ BEGIN IMMEDIATE makes writers queue on the busy timeout instead.
 from __future__ import annotations
 
 import fcntl
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,12 +16,15 @@ from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 from sqlmodel import Session, create_engine
 
 from replydesk.settings import Settings
 
 _READ_ONLY = "replydesk_read_only"
+_HOLDS_WRITE = "replydesk_holds_write_lock"
+_BUSY_SECONDS = 30.0
 _PG_MIGRATION_LOCK = 7_412_019  # any constant: one advisory lock id for Replydesk's migrations
 
 
@@ -29,23 +33,46 @@ def make_engine(settings: Settings) -> Engine:
     if not settings.is_sqlite:
         return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
     settings.ensure_dirs()
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": _BUSY_SECONDS})
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # let SQLAlchemy's begin event emit BEGIN itself
         cursor = dbapi_conn.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={int(_BUSY_SECONDS * 1000)}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
+    writers = threading.Lock()
+
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         # Readers (see read_session) begin deferred: under WAL they never wait for the write lock.
-        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(_READ_ONLY) else "BEGIN IMMEDIATE")
+        if conn.get_execution_options().get(_READ_ONLY):
+            conn.exec_driver_sql("BEGIN")
+            return
+        # Writers of this process queue on a lock instead of SQLite's busy handler, which sleeps
+        # 1, 2, 5, 10 ... 100 ms between retries: under a burst of approvals those sleeps, not the
+        # work, made the latency. Other processes still meet the busy timeout.
+        if not writers.acquire(timeout=_BUSY_SECONDS):
+            raise OperationalError("BEGIN IMMEDIATE", None, Exception("database is locked (writer queue)"))
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            writers.release()
+            raise
+        conn.info[_HOLDS_WRITE] = True
 
+    def _end(conn: Any, *_args: Any) -> None:
+        if conn.info.pop(_HOLDS_WRITE, False):
+            writers.release()
+
+    event.listen(engine, "commit", _end)
+    event.listen(engine, "rollback", _end)
+    # A connection returned to the pool without commit or rollback (it should not happen) frees the queue.
+    event.listen(engine.pool, "checkin", lambda _dbapi, record: _end(record))
     return engine
 
 

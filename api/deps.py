@@ -17,7 +17,9 @@ from api.models import ApiKey
 _ETAG = re.compile(r'^\s*(?:W/)?"?(\d+)"?\s*$')
 
 
-def get_context(request: Request) -> AppContext:
+# Dependencies that do no I/O are async: FastAPI runs a sync dependency on the thread pool, and each
+# hop there costs a thread switch (and a wait for the GIL) per request.
+async def get_context(request: Request) -> AppContext:
     ctx: AppContext = request.app.state.ctx
     return ctx
 
@@ -48,7 +50,7 @@ CM = Annotated[ApiKey, Depends(require("cm"))]
 Admin = Annotated[ApiKey, Depends(require("admin"))]
 
 
-def expected_version(if_match: Annotated[str | None, Header()] = None) -> int:
+async def expected_version(if_match: Annotated[str | None, Header()] = None) -> int:
     if if_match is None:
         raise PreconditionRequired("If-Match header required: send the draft's current version (its ETag)")
     match = _ETAG.match(if_match)

@@ -10,7 +10,7 @@ import logging
 import random
 import threading
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -27,6 +27,7 @@ from api.workspaces import delivery_target, workspace_config
 from replydesk.settings import Settings
 
 log = logging.getLogger("replydesk.relay")
+BATCH = 20  # deliveries claimed (and marked delivered) per transaction
 __all__ = ["Relay", "backoff_seconds", "requeue_delivery", "sign"]
 
 
@@ -44,42 +45,48 @@ class Relay:
     def close(self) -> None:
         self.client.close()
 
-    def _claim(self) -> tuple[Delivery, Message] | None:
+    def _due(self, now: datetime) -> Any:
+        return select(Delivery).where(col(Delivery.status) == "pending", col(Delivery.next_attempt_at) <= now)
+
+    def _claim(self) -> list[tuple[Delivery, Message]]:
+        """Claim up to ``BATCH`` due deliveries in one transaction (none: no write transaction at all)."""
         now = utcnow()
+        with read_session(self.engine) as session:  # idle polls must not take SQLite's write lock
+            if session.exec(self._due(now).limit(1)).first() is None:
+                return []
         with session_scope(self.engine) as session:
-            query = (
-                select(Delivery)
-                .where(col(Delivery.status) == "pending", col(Delivery.next_attempt_at) <= now)
-                .order_by(col(Delivery.id))
-                .limit(1)
-            )
+            query = self._due(now).order_by(col(Delivery.id)).limit(BATCH)
             if self.engine.dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True)
-            delivery = session.exec(query).first()
-            if delivery is None:
-                return None
-            # Pushing next_attempt_at forward is the claim: a crashed relay's row comes back later.
-            delivery.next_attempt_at = now + timedelta(seconds=self.settings.delivery_claim_seconds)
-            delivery.attempts += 1
-            session.add(delivery)
-            message = session.get(Message, delivery.message_id)
-            assert message is not None
+            claimed = []
+            for delivery in session.exec(query).all():
+                # Pushing next_attempt_at forward is the claim: a crashed relay's rows come back later.
+                delivery.next_attempt_at = now + timedelta(seconds=self.settings.delivery_claim_seconds)
+                delivery.attempts += 1
+                session.add(delivery)
+                message = session.get(Message, delivery.message_id)
+                assert message is not None
+                claimed.append((delivery, message))
             session.flush()
-            session.refresh(delivery)
-            return delivery, message
+            return claimed
 
     def run_once(self) -> bool:
+        """Deliver one batch; False when nothing was due."""
         claimed = self._claim()
-        if claimed is None:
-            return False
-        delivery, message = claimed
-        try:
-            target = self._send(delivery, message)
-        except Exception as exc:  # any failure is retried with backoff, then dead-lettered visibly
-            self._failed(delivery, f"{type(exc).__name__}: {exc}")
-        else:
-            self._delivered(delivery, target)
-        return True
+        sent: list[tuple[Delivery, str]] = []
+        # Stop well inside the claim: a slow webhook must not let another relay retry a row this one holds.
+        deadline = time.monotonic() + self.settings.delivery_claim_seconds / 2 - self.settings.delivery_timeout
+        for n, (delivery, message) in enumerate(claimed):
+            if n and time.monotonic() > deadline:
+                self._release([d for d, _m in claimed[n:]])
+                break
+            try:
+                sent.append((delivery, self._send(delivery, message)))
+            except Exception as exc:  # any failure is retried with backoff, then dead-lettered visibly
+                self._failed(delivery, f"{type(exc).__name__}: {exc}")
+        if sent:
+            self._delivered(sent)
+        return bool(claimed)
 
     def run_forever(self, stop: threading.Event) -> None:
         while not stop.is_set():
@@ -126,14 +133,25 @@ class Relay:
         response.raise_for_status()
         return url
 
-    def _delivered(self, delivery: Delivery, target: str) -> None:
+    def _release(self, deliveries: list[Delivery]) -> None:
+        """Hand claimed but unsent deliveries back at once, their attempt not counted."""
         with session_scope(self.engine) as session:
-            done = session.exec(
-                update(Delivery).where(col(Delivery.id) == delivery.id, col(Delivery.status) == "pending")
-                .values(status="delivered", delivered_at=utcnow(), last_error=None, target=target)
-            )
-            if done.rowcount == 1:
-                _set_draft_status(session, delivery.draft_id, "delivered", RELAY, delivery_id=delivery.uid)
+            for delivery in deliveries:
+                session.exec(
+                    update(Delivery).where(col(Delivery.id) == delivery.id, col(Delivery.status) == "pending")
+                    .values(next_attempt_at=utcnow(), attempts=col(Delivery.attempts) - 1)
+                )
+
+    def _delivered(self, sent: list[tuple[Delivery, str]]) -> None:
+        """Mark a batch delivered in one transaction (a crash before it re-sends them: at least once)."""
+        with session_scope(self.engine) as session:
+            for delivery, target in sent:
+                done = session.exec(
+                    update(Delivery).where(col(Delivery.id) == delivery.id, col(Delivery.status) == "pending")
+                    .values(status="delivered", delivered_at=utcnow(), last_error=None, target=target)
+                )
+                if done.rowcount == 1:
+                    _set_draft_status(session, delivery.draft_id, "delivered", RELAY, delivery_id=delivery.uid)
 
     def _failed(self, delivery: Delivery, error: str) -> None:
         final = delivery.attempts >= self.settings.delivery_max_attempts

@@ -4,23 +4,27 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 
 class Receiver:
-    """Records every POST (headers + raw body); can be told to fail the next N requests or all of them."""
+    """Records every POST (headers + raw body); can be told to fail the next N requests or all of them,
+    or to take ``delay`` seconds to answer."""
 
     def __init__(self) -> None:
         self.received: list[tuple[dict[str, str], bytes]] = []
         self.fail_next = 0
         self.fail_all = False
+        self.delay = 0.0
         self._lock = threading.Lock()
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                time.sleep(outer.delay)
                 with outer._lock:
                     failing = outer.fail_all or outer.fail_next > 0
                     if outer.fail_next > 0:

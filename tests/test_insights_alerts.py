@@ -21,7 +21,7 @@ from api.schemas import MessageCreate
 from insights import alerts
 from replydesk.settings import Settings
 from tests.conftest import LiveServer, make_settings
-from tests.insights_receiver import Receiver
+from tests.receiver import Receiver
 
 T0 = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
 NEGATIVE = [
@@ -87,7 +87,7 @@ def test_steady_stream_raises_no_alert(tmp_path: Path, receiver: Receiver) -> No
     _steady(engine, T0 - timedelta(hours=48), 48)
     raised = _ticks(engine, settings, T0 - timedelta(hours=24), T0, minutes=15)
     assert raised == []
-    assert receiver.posts == []
+    assert receiver.payloads() == []
     assert alerts.list_alerts(engine) == []
 
 
@@ -95,19 +95,19 @@ def test_negative_burst_raises_exactly_one_alert(tmp_path: Path, receiver: Recei
     settings, engine = _setup(tmp_path, receiver)
     _steady(engine, T0 - timedelta(hours=48), 48)
     _burst(engine, T0, 30, "burst")  # 30 angry messages in 15 minutes
-    receiver.status = 503  # the first delivery attempt fails; the next tick retries it
+    receiver.fail_all = True  # the first delivery attempt fails; the next tick retries it
     raised = _ticks(engine, settings, T0, T0 + timedelta(minutes=5), minutes=5)
     assert len(raised) == 1
-    assert receiver.posts == []
-    receiver.status = 200
+    assert receiver.payloads() == []
+    receiver.fail_all = False
     raised += _ticks(engine, settings, T0 + timedelta(minutes=10), T0 + timedelta(hours=3), minutes=5)
     # A second burst inside the cool-down is part of the same crisis: no second alert.
     _burst(engine, T0 + timedelta(hours=2), 30, "aftershock")
     raised += _ticks(engine, settings, T0 + timedelta(hours=2), T0 + timedelta(hours=3), minutes=5)
 
     assert len(raised) == 1
-    assert len(receiver.posts) == 1
-    post, headers = receiver.posts[0], receiver.headers[0]
+    assert len(receiver.payloads()) == 1
+    post, headers = receiver.payloads()[0], receiver.received[0][0]
     assert post["type"] == "insights.alert"
     # It fired at the first tick inside the burst (10 angry messages in 5 minutes), before volume caught up.
     assert post["signals"] == ["negative_sentiment"]
@@ -126,7 +126,7 @@ def test_negative_burst_raises_exactly_one_alert(tmp_path: Path, receiver: Recei
     # Long after the cool-down, a new crisis is a new alert.
     _burst(engine, T0 + timedelta(hours=8), 30, "later")
     again = _ticks(engine, settings, T0 + timedelta(hours=8), T0 + timedelta(hours=8, minutes=20), minutes=5)
-    assert len(again) == 1 and len(receiver.posts) == 2
+    assert len(again) == 1 and len(receiver.payloads()) == 2
 
 
 def test_concurrent_checks_fire_once(tmp_path: Path, receiver: Receiver) -> None:
@@ -138,7 +138,7 @@ def test_concurrent_checks_fire_once(tmp_path: Path, receiver: Receiver) -> None
         results = list(pool.map(lambda _: alerts.evaluate(engine, settings, "default", at), range(6)))
     assert sum(r is not None for r in results) == 1
     alerts.deliver(engine, settings)
-    assert len(receiver.posts) == 1
+    assert len(receiver.payloads()) == 1
 
 
 def test_thresholds_are_configurable(tmp_path: Path, receiver: Receiver) -> None:
@@ -166,7 +166,7 @@ def test_alert_check_over_http(tmp_path: Path, receiver: Receiver) -> None:
             assert admin.post("/v1/insights/alerts/check").json()["count"] == 0
             listed = viewer.get("/v1/insights/alerts").json()
             assert listed["count"] == 1
-        assert len(receiver.posts) == 1
+        assert len(receiver.payloads()) == 1
     finally:
         server.stop()
 

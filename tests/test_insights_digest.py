@@ -26,7 +26,7 @@ from knowledge.store import KnowledgeStore
 from replydesk import settings as settings_module
 from replydesk.cli import app
 from replydesk.settings import Settings
-from tests.insights_receiver import Receiver
+from tests.receiver import Receiver
 
 FIXTURE = Path(__file__).parent / "fixtures" / "insights_messages.jsonl"
 HOSTILE = '<script>alert("x")</script> <img src=https://evil.example/p.png> | # not a heading'
@@ -98,9 +98,9 @@ def test_digest_cli_writes_markdown_and_self_contained_html_and_posts(env: Setti
         assert result.exit_code == 0, result.output
         report = json.loads(result.stdout)
         assert report["messages"] == 27 and report["posted"] is True
-        assert len(slack.posts) == 1
-        assert slack.posts[0]["text"].startswith("*Replydesk digest: default*")
-        assert "27 messages" in slack.posts[0]["text"]
+        assert len(slack.payloads()) == 1
+        assert slack.payloads()[0]["text"].startswith("*Replydesk digest: default*")
+        assert "27 messages" in slack.payloads()[0]["text"]
 
     markdown = Path(report["markdown"]).read_text()
     for heading in ("## Volume", "## Top themes", "## Top questions", "## Escalations", "## Unanswered",
@@ -158,6 +158,6 @@ def test_scheduler_tick_sends_each_digest_once(env: Settings, tmp_path: Path) ->
         second = run_tick(engine, settings, store, period="day", out_dir=tmp_path / "d", now=tomorrow)
         assert len(first.digests) == 1 and second.digests == []
         assert first.errors == [] and first.alerts == []
-        assert len(slack.posts) == 1
+        assert len(slack.payloads()) == 1
     assert Path(first.digests[0]).exists()
     engine.dispose()

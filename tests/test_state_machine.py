@@ -141,10 +141,9 @@ def make_machine(new_settings: Callable[[], tuple[Settings, Callable[[], None]]]
 
         @rule()
         def crash_relay(self) -> None:
-            """A relay sends and dies before recording the outcome: the delivery goes out again later."""
-            claimed = self.relay._claim()
-            if claimed is not None:
-                self.relay._send(*claimed)
+            """A relay sends a batch and dies before recording the outcome: it all goes out again later."""
+            for delivery, message in self.relay._claim():
+                self.relay._send(delivery, message)
 
         @rule(data=st.data(), actor=st.sampled_from(CMS), edited=st.booleans())
         def approve(self, data: st.DataObject, actor: tuple[str, str], edited: bool) -> None:
