@@ -8,12 +8,14 @@ BEGIN IMMEDIATE makes writers queue on the busy timeout instead.
 from __future__ import annotations
 
 import fcntl
+import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
@@ -28,12 +30,21 @@ _BUSY_SECONDS = 30.0
 _PG_MIGRATION_LOCK = 7_412_019  # any constant: one advisory lock id for Replydesk's migrations
 
 
+def _json_loads(text: str | bytes) -> Any:
+    """orjson, ~3x faster on queue pages; the stdlib for what orjson refuses (NaN, which json.dumps writes)."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
 def make_engine(settings: Settings) -> Engine:
     url = settings.sqlalchemy_url
     if not settings.is_sqlite:
-        return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+        return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, json_deserializer=_json_loads)
     settings.ensure_dirs()
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": _BUSY_SECONDS})
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": _BUSY_SECONDS},
+                           json_deserializer=_json_loads)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:

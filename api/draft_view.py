@@ -19,7 +19,8 @@ from api.schemas import DraftPublic, MessagePublic
 OPEN = ("pending", "regenerating")
 _DRAFT_COLUMNS = [c for c in Draft.__table__.c if c.name in DraftPublic.model_fields]  # type: ignore[attr-defined]
 _MESSAGE_COLUMNS = [c for c in Message.__table__.c if c.name in MessagePublic.model_fields]  # type: ignore[attr-defined]
-_PREFIX = "message__"
+_DRAFT_NAMES = [c.name for c in _DRAFT_COLUMNS]
+_MESSAGE_NAMES = [c.name for c in _MESSAGE_COLUMNS]
 
 
 def present(fields: dict[str, Any], now: datetime) -> dict[str, Any]:
@@ -45,19 +46,14 @@ def fetch_page(session: Session, where: list[Any], order: list[Any], offset: int
                now: datetime) -> list[dict[str, Any]]:
     """Up to ``limit`` drafts (with their messages) as dicts ready for ``DraftPublic``."""
     query = (
-        select(*_DRAFT_COLUMNS, *(c.label(_PREFIX + c.name) for c in _MESSAGE_COLUMNS))
+        select(*_DRAFT_COLUMNS, *_MESSAGE_COLUMNS)
         .join_from(Draft, Message, col(Message.id) == col(Draft.message_id))
         .where(*where).order_by(*order).offset(offset).limit(limit)
     )
+    split = len(_DRAFT_COLUMNS)
     page = []
-    for row in session.connection().execute(query).mappings():
-        fields: dict[str, Any] = {}
-        message: dict[str, Any] = {}
-        for name, value in row.items():
-            if name.startswith(_PREFIX):
-                message[name[len(_PREFIX):]] = value
-            else:
-                fields[name] = value
-        fields["message"] = message
+    for row in session.connection().execute(query):
+        fields = dict(zip(_DRAFT_NAMES, row[:split], strict=True))
+        fields["message"] = dict(zip(_MESSAGE_NAMES, row[split:], strict=True))
         page.append(present(fields, now))
     return page
