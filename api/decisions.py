@@ -46,11 +46,18 @@ def _claim(
     conditions = [col(Draft.id) == draft_id, col(Draft.status) == ACTIVE, col(Draft.version) == expected_version]
     if not ignore_lock:
         conditions.append(_lock_free(actor, now))
-    result = session.exec(
-        update(Draft).where(*conditions).values(status=new_status, version=col(Draft.version) + 1, updated_at=now,
-                                                **values)
-    )
-    if result.rowcount != 1:
+    write = update(Draft).where(*conditions).values(status=new_status, version=col(Draft.version) + 1,
+                                                    updated_at=now, **values)
+    if session.get_bind().dialect.update_returning:
+        # One statement: the UPDATE hands back the new row (no second SELECT to refresh it).
+        done = session.exec(write.returning(Draft),
+                            execution_options={"populate_existing": True}).scalars().all()
+        if done:
+            return done[0], prev_text
+        updated = 0
+    else:
+        updated = session.exec(write).rowcount
+    if updated != 1:
         session.refresh(before)
         if before.status != ACTIVE:
             raise Conflict(f"draft is {before.status}, not pending")
