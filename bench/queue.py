@@ -41,7 +41,7 @@ from tests.seed import seed_drafts
 
 DRAFTS = int(os.environ.get("BENCH_QUEUE_DRAFTS", "10000"))
 CLIENTS = int(os.environ.get("BENCH_QUEUE_CLIENTS", "32"))
-REQUESTS = int(os.environ.get("BENCH_QUEUE_REQUESTS", "25"))  # per client per operation and shape
+REQUESTS = int(os.environ.get("BENCH_QUEUE_REQUESTS", "50"))  # per client per operation and shape
 THINK = (0.5, 1.5)  # seconds a CM takes between two requests, in the "team" shape
 TARGET_MS = 50.0
 SHAPES = os.environ.get("BENCH_QUEUE_SHAPES", "team,saturation").split(",")
