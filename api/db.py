@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 from sqlmodel import Session, create_engine
+from tenacity import Retrying, retry_if_result, stop_after_delay, wait_random
 
 from replydesk.settings import Settings
 
@@ -28,6 +29,7 @@ _READ_ONLY = "replydesk_read_only"
 _HOLDS_WRITE = "replydesk_holds_write_lock"
 _BUSY_SECONDS = 30.0
 _PG_MIGRATION_LOCK = 7_412_019  # any constant: one advisory lock id for Replydesk's migrations
+_MIGRATION_WAIT_SECONDS = 600
 
 
 def _json_loads(text: str | bytes) -> Any:
@@ -120,13 +122,29 @@ def _migration_lock(settings: Settings) -> Iterator[None]:
     try:
         # Autocommit: an open transaction here would block the checkpointer's CREATE INDEX CONCURRENTLY.
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _PG_MIGRATION_LOCK})
+            _take_advisory_lock(conn)
             try:
                 yield
             finally:
                 conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _PG_MIGRATION_LOCK})
     finally:
         engine.dispose()
+
+
+def _take_advisory_lock(conn: Any) -> None:
+    """Poll ``pg_try_advisory_lock`` rather than block in ``pg_advisory_lock``.
+
+    A backend blocked in ``pg_advisory_lock`` holds a snapshot for as long as it waits, and the holder's
+    ``CREATE INDEX CONCURRENTLY`` (LangGraph's checkpoint migrations) waits for every such snapshot to
+    end: N processes migrating a fresh database at once deadlocked that way, undetected by PostgreSQL.
+    Between polls a waiter holds nothing.
+    """
+    polling = Retrying(retry=retry_if_result(lambda taken: not taken), wait=wait_random(0.05, 0.2),
+                       stop=stop_after_delay(_MIGRATION_WAIT_SECONDS), retry_error_callback=lambda _: False,
+                       reraise=True)
+    if not polling(lambda: bool(conn.execute(text("SELECT pg_try_advisory_lock(:key)"),
+                                             {"key": _PG_MIGRATION_LOCK}).scalar())):
+        raise RuntimeError(f"another process held the migration lock for over {_MIGRATION_WAIT_SECONDS} s")
 
 
 def checkpointer_url(settings: Settings) -> str:
@@ -137,9 +155,10 @@ def checkpointer_url(settings: Settings) -> str:
 def migrate(settings: Settings) -> None:
     """Bring the schema to the newest Alembic revision (revisions are committed in api/migrations).
 
-    On PostgreSQL this also creates LangGraph's checkpoint tables, once, under the same lock, so the
-    savers that every process opens later find them in place (``PostgresSaver.setup()`` is not safe
-    to race).
+    On PostgreSQL this also creates LangGraph's checkpoint and store tables, once, under the same lock,
+    so the savers and stores that every process opens later find them in place: ``setup()`` of either
+    is not safe to race (concurrent ``CREATE TABLE IF NOT EXISTS`` fails on ``pg_type``; a worker that
+    lost that race used to exit at start).
     """
     from alembic import command
     from alembic.config import Config
@@ -154,6 +173,9 @@ def migrate(settings: Settings) -> None:
         command.upgrade(config, "heads")
         if not settings.is_sqlite:
             from langgraph.checkpoint.postgres import PostgresSaver
+            from langgraph.store.postgres import PostgresStore
 
             with PostgresSaver.from_conn_string(checkpointer_url(settings)) as saver:
                 saver.setup()
+            with PostgresStore.from_conn_string(checkpointer_url(settings)) as store:
+                store.setup()

@@ -104,6 +104,7 @@ def _run(settings: Settings, messages: int, workers: int) -> None:
 
         def victim_job() -> int | None:
             """A job the victim is working on right now (its name carries its pid)."""
+            _require_alive(settings, procs)
             with Session(engine) as session:
                 job = session.exec(select(Job).where(col(Job.status) == "running",
                                                      col(Job.worker).contains(f":{victim.pid}:"))).first()
@@ -133,6 +134,14 @@ def _run(settings: Settings, messages: int, workers: int) -> None:
     log.info(f"{engine.dialect.name}: {messages} messages, {workers} workers (one SIGKILLed mid-job: job "
           f"{killed_job} redone on attempt {retried.attempts}); drafts {messages}, duplicates 0")
     engine.dispose()
+
+
+def _require_alive(settings: Settings, procs: list[subprocess.Popen[bytes]]) -> None:
+    """Fail at once, with the worker's own log, if a worker exits before the test kills it."""
+    for i, proc in enumerate(procs):
+        if proc.poll() is not None:
+            log_text = (settings.data_dir / f"worker-{i}.log").read_text(errors="replace")
+            raise AssertionError(f"worker {i} exited with {proc.returncode} before the kill:\n{log_text[-4000:]}")
 
 
 def _count(engine: Engine, model: Any, *where: Any) -> int:

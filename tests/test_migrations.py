@@ -1,0 +1,69 @@
+"""Several processes starting at once on a fresh database (N `replydesk worker`s, say) all migrate it.
+
+On PostgreSQL this once deadlocked: waiters blocked in ``pg_advisory_lock`` held snapshots that the
+holder's ``CREATE INDEX CONCURRENTLY`` waited for; and LangGraph's store ``setup()`` raced outside the
+lock, so a worker could exit at start with a unique violation on ``pg_type``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import inspect
+
+from api.db import make_engine
+from replydesk.settings import Settings
+from tests import pg
+from tests.live import ROOT, make_settings
+
+PROCESSES = 4
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def fresh_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
+    if request.param == "sqlite":
+        yield make_settings(tmp_path)
+        return
+    if not pg.available():
+        pytest.skip(f"PostgreSQL is not reachable at {pg.ADMIN_URL}")
+    name, url = pg.create_database("replydesk_migrate")
+    try:
+        yield make_settings(tmp_path, database_url=url)
+    finally:
+        pg.drop_database(name)
+
+
+def test_processes_migrating_a_fresh_database_at_once_all_succeed(fresh_settings: Settings) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REPLYDESK_")}
+    env["REPLYDESK_DATA_DIR"] = str(fresh_settings.data_dir)
+    if fresh_settings.database_url:
+        env["REPLYDESK_DATABASE_URL"] = fresh_settings.database_url
+    # Each process migrates, then opens the checkpointer and the store as a worker does at start.
+    script = ("from api.db import migrate; from agent.memory import open_store; "
+              "from agent.runner import open_checkpointer; from replydesk.settings import get_settings; "
+              "s = get_settings(); migrate(s); open_checkpointer(s); open_store(s)")
+    procs = [subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for _ in range(PROCESSES)]
+    outcomes = []
+    for proc in procs:
+        try:
+            output, _ = proc.communicate(timeout=240)
+        except subprocess.TimeoutExpired:
+            for other in procs:
+                other.kill()
+            pytest.fail("migrating processes deadlocked (none finished within 240 s)")
+        outcomes.append((proc.returncode, output.decode(errors="replace")[-2000:]))
+    assert [code for code, _ in outcomes] == [0] * PROCESSES, outcomes
+    engine = make_engine(fresh_settings)
+    try:
+        tables = set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+    assert {"drafts", "messages", "jobs", "audit_events"} <= tables
+    if not fresh_settings.is_sqlite:  # LangGraph's tables live in the same PostgreSQL database
+        assert {"checkpoints", "store", "store_migrations"} <= tables
