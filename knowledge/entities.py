@@ -80,9 +80,16 @@ class EntityIndex:
         # Function words ("of", "and") carry no weight: "end of Cambridge" is not "Mahal of Cambridge".
         self.idf = {t: 0.0 if t in _FUNCTION_WORDS else math.log(1 + n / c) for t, c in df.items()}
         self.postings: dict[str, list[tuple[str, int]]] = defaultdict(list)
+        self.starts: dict[str, list[tuple[str, int]]] = defaultdict(list)  # postings a match may start at
         for name, toks in self.names.items():
+            # A match runs forward from where it starts and must take one of the name's rarest words
+            # (see _score), so a start after the last of them can never count: it is not posted.
+            top = max(self.idf[t] for t in toks)
+            last_rarest = max(p for p, t in enumerate(toks) if self.idf[t] == top)
             for pos, tok in enumerate(toks):
                 self.postings[tok].append((name, pos))
+                if pos <= last_rarest:
+                    self.starts[tok].append((name, pos))
         self.vocab = sorted(self.postings)
         self.common_word = common_word
         self.corpus_df: Counter[str] = Counter()
@@ -144,9 +151,9 @@ class EntityIndex:
         keys = {tok, *self._fuzzy(tok)}
         if i + 1 < len(text):
             keys.add(tok + text[i + 1])
-        starts = {hit for key in keys for hit in self.postings.get(key, ())}
+        starts = {hit for key in keys for hit in self.starts.get(key, ())}
         for cut in range(2, len(tok) - 1):  # one text token written for two name tokens
-            for name, pos in self.postings.get(tok[:cut], ()):
+            for name, pos in self.starts.get(tok[:cut], ()):
                 toks = self.names[name]
                 if pos + 1 < len(toks) and toks[pos + 1] == tok[cut:]:
                     starts.add((name, pos))
@@ -201,7 +208,8 @@ class EntityIndex:
 
         The best-covered readings of that turn are returned together ("Avalon or Limehouse — which one
         has a buffet?" is about both). A partial reading ("Pizza Hut") defers to an earlier turn that
-        named one of the entities it could mean in full ("Pizza Hut Cherry Hinton").
+        named one of the entities it could mean in full ("Pizza Hut Cherry Hinton"). Failing that, a
+        name given in full beats the longer names that contain it ("Nandos", not "Nandos City Centre").
         """
         recent = list(turns[-max_back:])
         for back, turn in enumerate(reversed(recent)):
@@ -211,15 +219,21 @@ class EntityIndex:
             keep = _best_readings(found)
             if all(m.complete for m in keep):
                 return [Resolved(m.entity, m.score, back) for m in keep]
-            candidates = {m.entity for m in keep} | {r for m in keep if not m.complete for r in self._rivals(m)}
-            for earlier_back in range(back + 1, len(recent)):
-                earlier = [m for m in self.mentions(recent[-1 - earlier_back])
-                           if m.entity in candidates and m.complete]
-                if earlier:
-                    return [Resolved(m.entity, m.score, earlier_back) for m in earlier]
-            return [Resolved(m.entity, m.score, back) for m in keep]
+            if back + 1 < len(recent):
+                candidates = {m.entity for m in keep} | {r for m in keep if not m.complete for r in self._rivals(m)}
+                for earlier_back in range(back + 1, len(recent)):
+                    earlier = [m for m in self.mentions(recent[-1 - earlier_back])
+                               if m.entity in candidates and m.complete]
+                    if earlier:
+                        return [Resolved(m.entity, m.score, earlier_back) for m in earlier]
+            return [Resolved(m.entity, m.score, back) for m in _full_names_first(keep)]
         return []
 
+
+def _full_names_first(readings: list[Mention]) -> list[Mention]:
+    """Drop partial readings of a span that also reads as a name in full."""
+    full_spans = {(m.start, m.end) for m in readings if m.complete}
+    return [m for m in readings if m.complete or (m.start, m.end) not in full_spans]
 
 
 def _best_readings(found: list[Mention]) -> list[Mention]:

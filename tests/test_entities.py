@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from knowledge.embeddings import common_word
 from knowledge.entities import EntityIndex
 
@@ -57,3 +59,15 @@ def test_longer_reading_wins_over_the_shorter_one_inside_it() -> None:
     index = EntityIndex(["Nandos", "Nandos City Centre"], [], common_word)
     assert [r.entity for r in index.resolve(["a table at Nandos City Centre please"])] == ["Nandos City Centre"]
     assert [r.entity for r in index.resolve(["a table at Nandos please"])] == ["Nandos"]
+
+
+def test_a_name_given_in_full_beats_the_longer_names_containing_it() -> None:
+    # 200 stores, each with numbered branches: "Kalomer Briteros Store", "Kalomer Briteros Store 2", ...
+    words = ["".join(p).title() for p in itertools.permutations(["ka", "lo", "mer", "vin", "dal", "ros", "te"], 3)]
+    stores = [f"{words[i]} {words[-1 - i]} Store" for i in range(200)]
+    names = [*stores, *(f"{store} {n}" for store in stores for n in range(2, 12))]
+    index = EntityIndex(names, [(n, f"{n} has parking.") for n in names], common_word)
+    store = stores[0]
+    assert [r.entity for r in index.resolve([f"I'm looking at {store}", "is there parking?"])] == [store]
+    # ...unless the thread named one of the longer ones in full before.
+    assert [r.entity for r in index.resolve([f"{store} 7 is by the sea", f"is {store} quiet?"])] == [f"{store} 7"]
