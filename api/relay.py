@@ -10,6 +10,7 @@ import logging
 import random
 import threading
 import time
+from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -58,22 +59,22 @@ class Relay:
             query = self._due(now).order_by(col(Delivery.id)).limit(BATCH)
             if self.engine.dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True)
-            claimed = []
-            for delivery in session.exec(query).all():
+            deliveries = session.exec(query).all()
+            messages = {m.id: m for m in session.exec(
+                select(Message).where(col(Message.id).in_({d.message_id for d in deliveries})))}
+            for delivery in deliveries:
                 # Pushing next_attempt_at forward is the claim: a crashed relay's rows come back later.
                 delivery.next_attempt_at = now + timedelta(seconds=self.settings.delivery_claim_seconds)
                 delivery.attempts += 1
                 session.add(delivery)
-                message = session.get(Message, delivery.message_id)
-                assert message is not None
-                claimed.append((delivery, message))
             session.flush()
-            return claimed
+            return [(d, messages[d.message_id]) for d in deliveries]
 
     def run_once(self) -> bool:
         """Deliver one batch; False when nothing was due."""
         claimed = self._claim()
         sent: list[tuple[Delivery, str]] = []
+        targets: dict[str, tuple[str | None, str | None]] = {}  # per workspace, read once per batch
         # Stop well inside the claim: a slow webhook must not let another relay retry a row this one holds.
         deadline = time.monotonic() + self.settings.delivery_claim_seconds / 2 - self.settings.delivery_timeout
         for n, (delivery, message) in enumerate(claimed):
@@ -81,7 +82,9 @@ class Relay:
                 self._release([d for d, _m in claimed[n:]])
                 break
             try:
-                sent.append((delivery, self._send(delivery, message)))
+                if delivery.workspace not in targets:
+                    targets[delivery.workspace] = self._target(delivery.workspace)
+                sent.append((delivery, self._send(delivery, message, targets[delivery.workspace])))
             except Exception as exc:  # any failure is retried with backoff, then dead-lettered visibly
                 self._failed(delivery, f"{type(exc).__name__}: {exc}")
         if sent:
@@ -116,10 +119,12 @@ class Relay:
         with read_session(self.engine) as session:
             return delivery_target(self.settings, workspace_config(session, workspace))
 
-    def _send(self, delivery: Delivery, message: Message) -> str:
-        """Deliver once; returns where it went."""
+    def _send(self, delivery: Delivery, message: Message,
+              target: tuple[str | None, str | None] | None = None) -> str:
+        """Deliver once to (webhook url, secret) — the workspace's, read now if not given — or to the
+        delivery log when there is no url; returns where it went."""
         body = json.dumps(self.payload(delivery, message), separators=(",", ":")).encode()
-        url, secret = self._target(delivery.workspace)
+        url, secret = target or self._target(delivery.workspace)
         if not url:
             self.settings.ensure_dirs()
             with self.settings.delivery_log.open("ab") as log_file:
@@ -145,13 +150,31 @@ class Relay:
     def _delivered(self, sent: list[tuple[Delivery, str]]) -> None:
         """Mark a batch delivered in one transaction (a crash before it re-sends them: at least once)."""
         with session_scope(self.engine) as session:
+            by_target: dict[str, list[Delivery]] = defaultdict(list)
             for delivery, target in sent:
-                done = session.exec(
-                    update(Delivery).where(col(Delivery.id) == delivery.id, col(Delivery.status) == "pending")
-                    .values(status="delivered", delivered_at=utcnow(), last_error=None, target=target)
-                )
-                if done.rowcount == 1:
-                    _set_draft_status(session, delivery.draft_id, "delivered", RELAY, delivery_id=delivery.uid)
+                by_target[target].append(delivery)
+            marked: list[Delivery] = []
+            for target, group in by_target.items():
+                marked += self._mark(session, group, target)
+            drafts = {d.id: d for d in session.exec(
+                select(Draft).where(col(Draft.id).in_({d.draft_id for d in marked})))} if marked else {}
+            for delivery in marked:
+                _set_draft_status(session, delivery.draft_id, "delivered", RELAY, delivery_id=delivery.uid,
+                                  draft=drafts.get(delivery.draft_id))
+
+    def _mark(self, session: Session, group: list[Delivery], target: str) -> list[Delivery]:
+        """Mark still-pending deliveries delivered: one UPDATE ... RETURNING where the database has it."""
+        values = {"status": "delivered", "delivered_at": utcnow(), "last_error": None, "target": target}
+        if self.engine.dialect.update_returning:
+            done = session.exec(
+                update(Delivery).where(col(Delivery.id).in_([d.id for d in group]), col(Delivery.status) == "pending")
+                .values(**values).returning(col(Delivery.id))
+            )
+            ids = set(done.scalars())
+            return [d for d in group if d.id in ids]
+        return [d for d in group if session.exec(
+            update(Delivery).where(col(Delivery.id) == d.id, col(Delivery.status) == "pending").values(**values)
+        ).rowcount == 1]
 
     def _failed(self, delivery: Delivery, error: str) -> None:
         final = delivery.attempts >= self.settings.delivery_max_attempts
@@ -172,15 +195,16 @@ class Relay:
 
 
 def _set_draft_status(
-    session: Session, draft_id: int, status: str, actor: Actor, action: str | None = None, **detail: Any
+    session: Session, draft_id: int, status: str, actor: Actor, action: str | None = None,
+    draft: Draft | None = None, **detail: Any,
 ) -> None:
-    """Delivery outcomes move the draft's status (not its version: the text is decided) and are audited."""
-    draft = session.get(Draft, draft_id)
+    """Delivery outcomes move the draft's status (not its version: the text is decided) and are audited.
+    ``draft``: the row, when the caller loaded it already (a batch loads all its drafts in one query)."""
+    draft = draft or session.get(Draft, draft_id)
     if draft is None:
         return
     draft.status, draft.updated_at = status, utcnow()
     session.add(draft)
-    session.flush()
     audit_draft(session, draft, actor, action or status, from_version=draft.version, **detail)
 
 
