@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import event, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 from sqlmodel import Session, create_engine
@@ -131,7 +131,7 @@ def _migration_lock(settings: Settings) -> Iterator[None]:
         engine.dispose()
 
 
-def _take_advisory_lock(conn: Any) -> None:
+def _take_advisory_lock(conn: Connection) -> None:
     """Poll ``pg_try_advisory_lock`` rather than block in ``pg_advisory_lock``.
 
     A backend blocked in ``pg_advisory_lock`` holds a snapshot for as long as it waits, and the holder's
@@ -140,8 +140,7 @@ def _take_advisory_lock(conn: Any) -> None:
     Between polls a waiter holds nothing.
     """
     polling = Retrying(retry=retry_if_result(lambda taken: not taken), wait=wait_random(0.05, 0.2),
-                       stop=stop_after_delay(_MIGRATION_WAIT_SECONDS), retry_error_callback=lambda _: False,
-                       reraise=True)
+                       stop=stop_after_delay(_MIGRATION_WAIT_SECONDS), retry_error_callback=lambda _: False)
     if not polling(lambda: bool(conn.execute(text("SELECT pg_try_advisory_lock(:key)"),
                                              {"key": _PG_MIGRATION_LOCK}).scalar())):
         raise RuntimeError(f"another process held the migration lock for over {_MIGRATION_WAIT_SECONDS} s")

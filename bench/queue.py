@@ -36,7 +36,7 @@ import httpx
 from api.auth import create_key
 from api.db import make_engine, migrate
 from tests import pg
-from tests.live import ROOT, free_port, make_settings, wait_for
+from tests.live import ROOT, free_port, make_settings, process_env, wait_for
 from tests.seed import seed_drafts
 
 DRAFTS = int(os.environ.get("BENCH_QUEUE_DRAFTS", "10000"))
@@ -121,10 +121,7 @@ def run_backend(label: str, database_url: str | None) -> None:
     engine.dispose()
     seeded = time.perf_counter() - started
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REPLYDESK_")}
-    env.update({"REPLYDESK_DATA_DIR": str(settings.data_dir), "REPLYDESK_WORKER_ENABLED": "false"})
-    if database_url:
-        env["REPLYDESK_DATABASE_URL"] = database_url
+    env = process_env(settings, worker_enabled="false")
     server = subprocess.Popen([sys.executable, "-c", _SERVER.replace("{port}", str(port))], cwd=ROOT, env=env)
     base_url = f"http://127.0.0.1:{port}"
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -49,6 +50,17 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
     }
     values.update(overrides)
     return Settings(**values)
+
+
+def process_env(settings: Settings, **variables: str) -> dict[str, str]:
+    """Environment of a Replydesk subprocess on these settings (data dir, database), plus
+    ``REPLYDESK_<NAME>`` for each of ``variables``; the caller's own REPLYDESK_* variables are dropped."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REPLYDESK_")}
+    env["REPLYDESK_DATA_DIR"] = str(settings.data_dir)
+    if settings.database_url:
+        env["REPLYDESK_DATABASE_URL"] = settings.database_url
+    env.update({f"REPLYDESK_{name.upper()}": value for name, value in variables.items()})
+    return env
 
 
 class LiveServer:

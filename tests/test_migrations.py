@@ -7,7 +7,6 @@ lock, so a worker could exit at start with a unique violation on ``pg_type``.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,7 +18,7 @@ from sqlalchemy import inspect
 from api.db import make_engine
 from replydesk.settings import Settings
 from tests import pg
-from tests.live import ROOT, make_settings
+from tests.live import ROOT, make_settings, process_env
 
 PROCESSES = 4
 
@@ -39,10 +38,7 @@ def fresh_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[S
 
 
 def test_processes_migrating_a_fresh_database_at_once_all_succeed(fresh_settings: Settings) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REPLYDESK_")}
-    env["REPLYDESK_DATA_DIR"] = str(fresh_settings.data_dir)
-    if fresh_settings.database_url:
-        env["REPLYDESK_DATABASE_URL"] = fresh_settings.database_url
+    env = process_env(fresh_settings)
     # Each process migrates, then opens the checkpointer and the store as a worker does at start.
     script = ("from api.db import migrate; from agent.memory import open_store; "
               "from agent.runner import open_checkpointer; from replydesk.settings import get_settings; "

@@ -25,7 +25,7 @@ from api.queue import submit_message
 from api.schemas import MessageCreate
 from replydesk.settings import Settings
 from tests import pg
-from tests.live import ROOT, make_settings, wait_for
+from tests.live import ROOT, make_settings, process_env, wait_for
 
 QUESTIONS = [
     "how long does shipping to the UK take?", "what's your return window?", "is there a student discount?",
@@ -56,16 +56,8 @@ def sqlite_settings(tmp_path: Path, sample_chroma: Path) -> Settings:
 
 
 def _start_workers(settings: Settings, count: int) -> list[subprocess.Popen[bytes]]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REPLYDESK_")}
-    env.update({
-        "REPLYDESK_DATA_DIR": str(settings.data_dir),
-        "REPLYDESK_CHROMA_PATH": str(settings.chroma_dir),
-        "REPLYDESK_JOB_LEASE_SECONDS": str(LEASE_SECONDS),
-        "REPLYDESK_WORKER_POLL_SECONDS": "0.05",
-        "REPLYDESK_LOG_FORMAT": "json",
-    })
-    if settings.database_url:
-        env["REPLYDESK_DATABASE_URL"] = settings.database_url
+    env = process_env(settings, chroma_path=str(settings.chroma_dir), job_lease_seconds=str(LEASE_SECONDS),
+                      worker_poll_seconds="0.05", log_format="json")
     command = [sys.executable, "-c", "from replydesk.cli import app; app()", "worker"]
     logs = settings.data_dir
     return [
