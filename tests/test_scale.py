@@ -95,12 +95,18 @@ def _run(settings: Settings, messages: int, workers: int) -> None:
                 return int(session.exec(select(func.count()).select_from(Draft)).one())
 
         def victim_job() -> int | None:
-            """A job the victim is working on right now (its name carries its pid)."""
+            """Freeze the victim and return a job it holds mid-run (its name carries its pid); with none,
+            let it go on. Frozen, it cannot finish the job between this check and the kill."""
             _require_alive(settings, procs)
+            if drafted() < messages // 10:
+                return None
+            os.kill(victim.pid, signal.SIGSTOP)
             with Session(engine) as session:
                 job = session.exec(select(Job).where(col(Job.status) == "running",
                                                      col(Job.worker).contains(f":{victim.pid}:"))).first()
-            return job.id if job and drafted() >= messages // 10 else None
+            if job is None:
+                os.kill(victim.pid, signal.SIGCONT)
+            return job.id if job else None
 
         killed_job = wait_for(victim_job, timeout=300, interval=0.01)
         os.kill(victim.pid, signal.SIGKILL)
