@@ -125,8 +125,8 @@ def test_role_by_route_matrix(live: LiveServer) -> None:
     assert checked >= 4 * len(EXPECTED)
 
 
-def test_keys_api_show_once_revoke_and_last_used(live: LiveServer) -> None:
-    with live.client("admin") as admin:
+def test_keys_api_show_once_revoke_and_last_used(backend_live: LiveServer) -> None:
+    with backend_live.client("admin") as admin:
         created = admin.post("/v1/keys", json={"role": "viewer", "name": "dashboard"})
         assert created.status_code == 201
         body = created.json()
@@ -135,7 +135,7 @@ def test_keys_api_show_once_revoke_and_last_used(live: LiveServer) -> None:
         listed = admin.get("/v1/keys").json()["data"]
         row = next(k for k in listed if k["id"] == body["id"])
         assert "key" not in row and row["last_used_at"] is None and key.startswith(row["prefix"])
-        with httpx.Client(base_url=live.base_url, headers={"Authorization": f"Bearer {key}"}) as dashboard:
+        with httpx.Client(base_url=backend_live.base_url, headers={"Authorization": f"Bearer {key}"}) as dashboard:
             assert dashboard.get("/v1/drafts").status_code == 200
             used = next(k for k in admin.get("/v1/keys").json()["data"] if k["id"] == body["id"])
             assert used["last_used_at"] is not None
