@@ -44,8 +44,7 @@ def open_store(settings: Settings) -> tuple[BaseStore, AbstractContextManager[An
         return store, None
     from langgraph.store.postgres import PostgresStore
 
-    url = (settings.database_url or "").replace("postgresql+psycopg://", "postgresql://")
-    manager = PostgresStore.from_conn_string(url)
+    manager = PostgresStore.from_conn_string(settings.libpq_url)
     pg_store = manager.__enter__()
     pg_store.setup()
     return pg_store, manager

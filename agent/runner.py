@@ -25,8 +25,7 @@ def open_checkpointer(settings: Settings) -> tuple[Any, AbstractContextManager[A
         return SqliteSaver(conn), None
     from langgraph.checkpoint.postgres import PostgresSaver
 
-    url = settings.database_url or ""
-    manager = PostgresSaver.from_conn_string(url.replace("postgresql+psycopg://", "postgresql://"))
+    manager = PostgresSaver.from_conn_string(settings.libpq_url)
     saver = manager.__enter__()
     saver.setup()
     return saver, manager

@@ -153,11 +153,6 @@ def _take_advisory_lock(conn: Connection) -> None:
         raise RuntimeError(f"another process held the migration lock for over {_MIGRATION_WAIT_SECONDS} s")
 
 
-def checkpointer_url(settings: Settings) -> str:
-    """The libpq URL LangGraph's Postgres saver wants (no SQLAlchemy driver suffix)."""
-    return (settings.database_url or "").replace("postgresql+psycopg://", "postgresql://")
-
-
 def migrate(settings: Settings) -> None:
     """Bring the schema to the newest Alembic revision (revisions are committed in api/migrations).
 
@@ -181,7 +176,7 @@ def migrate(settings: Settings) -> None:
             from langgraph.checkpoint.postgres import PostgresSaver
             from langgraph.store.postgres import PostgresStore
 
-            with PostgresSaver.from_conn_string(checkpointer_url(settings)) as saver:
+            with PostgresSaver.from_conn_string(settings.libpq_url) as saver:
                 saver.setup()
-            with PostgresStore.from_conn_string(checkpointer_url(settings)) as store:
+            with PostgresStore.from_conn_string(settings.libpq_url) as store:
                 store.setup()

@@ -121,6 +121,11 @@ class Settings(BaseSettings):
         return f"sqlite:///{self.data_dir / 'replydesk.db'}"
 
     @property
+    def libpq_url(self) -> str:
+        """The PostgreSQL URL without SQLAlchemy's driver suffix, as LangGraph's savers and stores want it."""
+        return "postgresql://" + self.sqlalchemy_url.split("://", 1)[1]
+
+    @property
     def is_sqlite(self) -> bool:
         return self.sqlalchemy_url.startswith("sqlite")
 
