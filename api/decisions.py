@@ -20,6 +20,7 @@ from api.audit import Actor, audit_draft, record_version
 from api.db import session_scope
 from api.errors import ApiError, BadRequest, Conflict, Forbidden, NotFound, PreconditionFailed
 from api.models import Delivery, Draft, Job, WorkspaceConfig, utcnow
+from api.workspaces import with_defaults
 
 ACTIVE = "pending"
 
@@ -93,19 +94,19 @@ def approve_draft(
     engine: Engine, draft_id: int, version: int, text: str | None, actor: Actor, target: str = ""
 ) -> Draft:
     with session_scope(engine) as session:
-        # The draft and its workspace's four-eyes setting in one query (no config row: the rule is off).
+        # The draft and its workspace's config in one query.
         found = session.exec(
-            select(Draft, WorkspaceConfig.four_eyes)
+            select(Draft, WorkspaceConfig)
             .outerjoin(WorkspaceConfig, col(WorkspaceConfig.workspace) == col(Draft.workspace))
             .where(col(Draft.id) == draft_id)
         ).first()
         if found is None:
             raise NotFound("draft not found")
-        current, four_eyes = found
+        current, stored = found
         final = (text if text is not None else current.text).strip()
         if not final:
             raise BadRequest("nothing to send: give the reply text to approve this item")
-        if current.version == version and four_eyes:
+        if current.version == version and with_defaults(stored, current.workspace).four_eyes:
             if current.last_editor == actor[0]:
                 raise Forbidden("four-eyes rule: the last editor of a draft cannot approve it")
             if final != current.text.strip():

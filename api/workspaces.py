@@ -11,7 +11,12 @@ from replydesk.settings import Settings
 
 def workspace_config(session: Session, workspace: str) -> WorkspaceConfig:
     """The stored config, or the defaults (not stored) when an admin never set one."""
-    return session.get(WorkspaceConfig, workspace) or WorkspaceConfig(workspace=workspace)
+    return with_defaults(session.get(WorkspaceConfig, workspace), workspace)
+
+
+def with_defaults(stored: WorkspaceConfig | None, workspace: str) -> WorkspaceConfig:
+    """A config row a caller loaded itself (say, joined to a draft), or the defaults when there is none."""
+    return stored or WorkspaceConfig(workspace=workspace)
 
 
 def webhook_secret(settings: Settings, config: WorkspaceConfig) -> str:
