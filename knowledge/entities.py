@@ -39,7 +39,7 @@ import jellyfish
 from bm25s.stopwords import STOPWORDS_EN
 from rapidfuzz import fuzz, process
 
-_TOKEN = re.compile(r"[a-z0-9]+")
+_CASED = re.compile(r"[A-Za-z0-9]+|[.!?\n]")
 _IGNORED = frozenset({"the"})  # "The Lensfield Hotel" is "the Lensfield" or "Lensfield Hotel" in chat
 MIN_COVER = 0.45  # share of the name's weight a mention must cover
 FUZZY_MIN_LEN = 6
@@ -54,6 +54,9 @@ PHONETIC_MIN_RATIO = 60.0  # spelling similarity a sound-alike must also have
 _FUNCTION_WORDS = frozenset(STOPWORDS_EN)
 # Hesitations a transcript carries inside a name ("huntingdon umm marriott"); skipped while matching.
 FILLERS = frozenset({"um", "umm", "uh", "uhm", "er", "erm", "hmm", "mm", "ah", "like", "well", "so"})
+_TWO_WORD_FILLERS = frozenset({("you", "know"), ("i", "mean")})
+# Words a transcript writes for a number word that sounds the same: "restaurant two to", "won seven".
+_SAID_AS = {"to": "two", "too": "two", "for": "four", "fore": "four", "won": "one", "ate": "eight"}
 # Words that make the name before them an address or a place, not the entity: "41 Warkworth Street".
 PLACE_WORDS = frozenset({"street", "st", "road", "rd", "lane", "avenue", "ave", "way", "drive", "close", "court",
                          "crescent", "square", "terrace", "row", "walk", "boulevard", "blvd", "highway", "parkway",
@@ -62,9 +65,30 @@ PLACE_WORDS = frozenset({"street", "st", "road", "rd", "lane", "avenue", "ave", 
 
 def tokens(text: str) -> list[str]:
     """Lower-case ASCII word tokens: accents folded, '&' read as 'and', apostrophes dropped."""
-    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+    return cased_tokens(text)[0]
+
+
+def cased_tokens(text: str) -> tuple[list[str], frozenset[int]]:
+    """:func:`tokens`, and the positions of words written capitalised inside a sentence ("the Cargo"):
+    a writer's sign of a proper name, which a transcript (all lower case) does not give."""
+    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     folded = folded.replace("&", " and ").replace("'", "").replace("\u2019", "")
-    return [t for t in _TOKEN.findall(folded) if t not in _IGNORED]
+    toks: list[str] = []
+    caps: set[int] = set()
+    sentence_start = True
+    for match in _CASED.finditer(folded):
+        word = match.group()
+        if not word[0].isalnum():
+            sentence_start = True  # . ! ? or a line break
+            continue
+        low = word.lower()
+        if low in _IGNORED:
+            continue
+        if word[0].isupper() and not word.isupper() and not sentence_start:
+            caps.add(len(toks))
+        toks.append(low)
+        sentence_start = False
+    return toks, frozenset(caps)
 
 
 @dataclass(frozen=True)
@@ -180,13 +204,18 @@ class EntityIndex:
     def _align(self, text: Sequence[str], i: int, name: Sequence[str], j: int) -> tuple[int, set[int], bool]:
         """Extend a match from text[i] / name[j]; returns (text end, matched name positions, fuzzy?)."""
         matched: set[int] = set()
-        fuzzy = False
+        fuzzy = gap = False
         while i < len(text) and j < len(name):
-            if matched and text[i] in FILLERS and text[i] != name[j] and i + 1 < len(text):
-                i += 1  # "huntingdon umm marriott"
-                continue
-            if text[i] == name[j]:
+            if matched and text[i] != name[j] and i + 1 < len(text):
+                if text[i] in FILLERS:
+                    i += 1  # "huntingdon umm marriott"
+                    continue
+                if (text[i], text[i + 1]) in _TWO_WORD_FILLERS and i + 2 < len(text):
+                    i += 2  # "university you know arms"
+                    continue
+            if text[i] == name[j] or _SAID_AS.get(text[i]) == name[j]:  # "restaurant two to"
                 matched.add(j)
+                fuzzy = fuzzy or text[i] != name[j]
                 i, j = i + 1, j + 1
             elif i + 1 < len(text) and text[i] + text[i + 1] == name[j]:  # "allen bell" ~ "allenbell"
                 matched.add(j)
@@ -201,6 +230,9 @@ class EntityIndex:
             elif name[j] in self._fuzzy(text[i]):
                 matched.add(j)
                 fuzzy = True
+                i, j = i + 1, j + 1
+            elif matched and not gap and i + 1 < len(text) and j + 1 < len(name) and text[i + 1] == name[j + 1]:
+                gap = fuzzy = True  # one word lost to the transcript: "huntingdon myriad hotel"
                 i, j = i + 1, j + 1
             else:
                 break
@@ -224,12 +256,12 @@ class EntityIndex:
 
     def _mentions(self, text: str) -> list[Mention]:
         """Entities named in one piece of text; a reading inside a longer one is dropped."""
-        toks = tokens(text)
+        toks, caps = cased_tokens(text)
         best: dict[str, Mention] = {}
         for i in range(len(toks)):
             for name, j in self._starts(toks, i):
                 end, matched, fuzzy = self._align(toks, i, self.names[name], j)
-                mention = self._score(name, matched, fuzzy, i, end, toks)
+                mention = self._score(name, matched, fuzzy, i, end, toks, caps)
                 if mention and (name not in best or mention.score > best[name].score):
                     best[name] = mention
         found = list(best.values())
@@ -242,6 +274,7 @@ class EntityIndex:
 
     def _score(
         self, name: str, matched: set[int], fuzzy: bool, start: int, end: int, text: Sequence[str] = (),
+        caps: frozenset[int] = frozenset(),
     ) -> Mention | None:
         if not matched:
             return None
@@ -254,16 +287,20 @@ class EntityIndex:
             return None
         words = {toks[p] for p in matched}
         complete = len(matched) == len(toks)
-        if not (complete and len(words) > 1) and not any(self._identifies(w, len(words)) for w in words):
+        proper = not fuzzy and any(p in caps for p in range(start, end))  # "the Cargo", not "cargo space"
+        if not (complete and len(words) > 1) and not any(self._identifies(w, len(words)) for w in words) and not (
+                proper and all(len(self.postings[w]) == 1 for w in words)):
             return None
         # Everyday words name something only from the head of its name ("the Bridge", "Alpha-Milton"):
         # a tail such as "guest house" or "city centre" is how people describe places, not name them.
         if not complete and min(matched) > 0 and all(self.common_word(w) for w in words):
             return None
         score = round(cover * (FUZZY_WEIGHT if fuzzy else 1.0), 4)
-        weak = (len(words) == 1 and fuzzy) or not complete and (  # one garbled word: "barge", "prezo"
+        said = "".join(text[start:end])
+        garbled = fuzzy and (len(said) < 5 or any(self.common_word(t) for t in text[start:end]))
+        weak = (len(words) == 1 and garbled) or not complete and (  # one garbled word: "barge", "oak"
             min(matched) > 0  # a tail: "cherry hinton", "city centre" are also areas
-            or (len(words) == 1 and self.common_word(next(iter(words))))  # one everyday word: "oak"
+            or (len(words) == 1 and self.common_word(next(iter(words))) and not proper)  # one everyday word: "oak"
         )
         if end < len(text) and text[end] in PLACE_WORDS and self.names[name][-1] not in PLACE_WORDS:
             weak = True  # "41 warkworth street": an address, not the entity

@@ -27,11 +27,12 @@ from knowledge.entities import tokens
 from knowledge.errors import KnowledgeError
 from knowledge.lexical import FILTER_FIELDS, WorkspaceIndex, workspace_index
 from knowledge.models import Chunk, Hit
+from knowledge.spoken import clean_query
 from knowledge.store import Collections, KnowledgeStore, check_workspace
 
 RRF_K = 10
 W_DENSE, W_BM25 = 1.0, 0.5
-W_ENTITY_DENSE, W_ENTITY_BM25 = 4.0, 0.25
+W_ENTITY_DENSE, W_ENTITY_BM25, W_ENTITY_SOUND = 4.0, 0.25, 1.0
 W_EXPANSION = 0.5
 ELLIPTICAL_MAX_WORDS = 3
 OVERFETCH_MIN_SHARE = 0.2  # filters letting through at least this share are applied after an unfiltered query
@@ -135,6 +136,7 @@ def retrieve(
         return Retrieval(hits=[], confident=False)
     if "!kind" in flt and not index.kinds.intersection(flt["!kind"]):
         del flt["!kind"]  # nothing to exclude: spare Chroma the filter
+    query = clean_query(query)
     turns = context_turns(context)
     resolved = index.entities.resolve([*turns, query]) if index.entities else []
     names = [r.entity for r in resolved]
@@ -161,6 +163,8 @@ def retrieve(
         rankings += [
             ("entity-dense", W_ENTITY_DENSE, ids(index.entity_dense(store, cols, names, vectors[0], mask, depth))),
             ("entity-bm25", W_ENTITY_BM25, ids(index.search(query, depth, in_entities), of_message=False)),
+            ("entity-sound", W_ENTITY_SOUND, ids(index.entity_sounds(store, cols, names, query, mask, depth),
+                                                 of_message=False)),
         ]
     if previous:
         rankings += [("expanded-dense", W_EXPANSION, ids(dense(vectors[1]), of_message=False)),
