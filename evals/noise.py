@@ -39,10 +39,11 @@ HOMOPHONES = [
     ("flower", "flour"), ("guest", "guessed"), ("higher", "hire"), ("in", "inn"), ("key", "quay"),
     ("suite", "sweet"), ("wine", "whine"), ("dine", "dyne"), ("tea", "tee"), ("bored", "board"),
 ]
-SHORT_WORDS = frozenset("a an the to of is are do does for in at on it i and any be that".split())
-_NUMBERS = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
-            "sixteen seventeen eighteen nineteen").split()
-_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
+SHORT_WORDS = frozenset(["a", "an", "the", "to", "of", "is", "are", "do", "does", "for", "in", "at", "on", "it",
+                         "i", "and", "any", "be", "that"])
+_NUMBERS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
+            "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"]
+_TENS = ["_", "_", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
 # Respellings that keep how a word sounds ("kymmoy" -> "kimoy"); tried in order, kept if the
 # word's metaphone code does not change.
 _RESPELL = [("ph", "f"), ("y", "i"), ("ck", "k"), ("c", "k"), ("ee", "ea"), ("ou", "ow"), ("ie", "y"),
@@ -112,7 +113,8 @@ def _respell(word: str, rng: random.Random) -> str:
 
 def _split(word: str, rng: random.Random) -> str:
     """A word heard as two ("housekeeping" -> "house keeping", "allenbell" -> "allen bell")."""
-    cuts = [i for i in range(3, len(word) - 2) if common_word(word[:i]) and (common_word(word[i:]) or len(word) - i >= 4)]
+    cuts = [i for i in range(3, len(word) - 2)
+            if common_word(word[:i]) and (common_word(word[i:]) or len(word) - i >= 4)]
     if not cuts:
         return word
     cut = rng.choice(cuts)

@@ -298,10 +298,9 @@ class EntityIndex:
         score = round(cover * (FUZZY_WEIGHT if fuzzy else 1.0), 4)
         said = "".join(text[start:end])
         garbled = fuzzy and (len(said) < 5 or any(self.common_word(t) for t in text[start:end]))
-        weak = (len(words) == 1 and garbled) or not complete and (  # one garbled word: "barge", "oak"
-            min(matched) > 0  # a tail: "cherry hinton", "city centre" are also areas
-            or (len(words) == 1 and self.common_word(next(iter(words))) and not proper)  # one everyday word: "oak"
-        )
+        one_everyday = len(words) == 1 and self.common_word(next(iter(words))) and not proper  # "oak"
+        tail = min(matched) > 0  # "cherry hinton", "city centre" are also areas
+        weak = (len(words) == 1 and garbled) or (not complete and (tail or one_everyday))  # or "barge"
         if end < len(text) and text[end] in PLACE_WORDS and self.names[name][-1] not in PLACE_WORDS:
             weak = True  # "41 warkworth street": an address, not the entity
         return Mention(name, score, start, end, complete, tuple(sorted(words)), weak)

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from knowledge.embeddings import embed_texts
+from knowledge.embeddings import common_word, embed_texts
 from knowledge.entities import tokens
 from knowledge.errors import KnowledgeError
 from knowledge.lexical import FILTER_FIELDS, WorkspaceIndex, workspace_index
@@ -32,7 +32,7 @@ from knowledge.store import Collections, KnowledgeStore, check_workspace
 
 RRF_K = 10
 W_DENSE, W_BM25 = 1.0, 0.5
-W_ENTITY_DENSE, W_ENTITY_BM25, W_ENTITY_SOUND = 4.0, 0.25, 1.0
+W_ENTITY_DENSE, W_ENTITY_BM25, W_ENTITY_SOUND = 4.0, 0.25, 0.3
 W_EXPANSION = 0.5
 ELLIPTICAL_MAX_WORDS = 3
 OVERFETCH_MIN_SHARE = 0.2  # filters letting through at least this share are applied after an unfiltered query
@@ -40,8 +40,11 @@ MAX_CONTEXT_TURNS = 20
 _FUNCTION_TEXT = (
     "a an and are as at be but by can could do does did for from has have how i if in into is it its me my "
     "no not of on or our so such than that the their them then there these they this those to was we what "
-    "when where which who why will with would you your about any also"
+    "when where which who why will with would you your about any also like well so ok okay oh yeah"
 )
+# How a question starts, for transcripts that carry no "?": "umm does it have parking"
+_QUESTION_TEXT = "do does did is are was were can could what where when which who why how would will should any has"
+_QUESTION_START = frozenset(_QUESTION_TEXT.split())
 _FUNCTION = frozenset(_FUNCTION_TEXT.split())
 ContextArg = str | list[str] | list[dict[str, Any]] | None
 
@@ -102,9 +105,22 @@ def _elliptical(message: str) -> bool:
     return sum(1 for t in tokens(message) if t not in _FUNCTION) <= ELLIPTICAL_MAX_WORDS
 
 
+def _garbled(query: str, index: WorkspaceIndex) -> bool:
+    """Does the message hold a word that is neither everyday English nor in the knowledge ("al dor city")?
+    Only then is the sound channel asked: on clean text it adds nothing but noise at the top."""
+    return any(not common_word(t) and not index.entities.corpus_df[t] for t in tokens(query) if t.isalpha())
+
+
+def _is_question(turn: str) -> bool:
+    if "?" in turn:
+        return True
+    words = [t for t in tokens(clean_query(turn)) if t not in ("like", "well", "so", "ok", "okay", "oh", "and")]
+    return bool(words) and words[0] in _QUESTION_START
+
+
 def _previous_question(turns: list[str]) -> str | None:
     for turn in reversed(turns[-4:]):
-        if "?" in turn:
+        if _is_question(turn):
             return turn
     return None
 
@@ -163,9 +179,10 @@ def retrieve(
         rankings += [
             ("entity-dense", W_ENTITY_DENSE, ids(index.entity_dense(store, cols, names, vectors[0], mask, depth))),
             ("entity-bm25", W_ENTITY_BM25, ids(index.search(query, depth, in_entities), of_message=False)),
-            ("entity-sound", W_ENTITY_SOUND, ids(index.entity_sounds(store, cols, names, query, mask, depth),
-                                                 of_message=False)),
         ]
+        if _garbled(query, index):
+            sounds = index.entity_sounds(store, cols, names, query, mask, depth)
+            rankings.append(("entity-sound", W_ENTITY_SOUND, ids(sounds, of_message=False)))
     if previous:
         rankings += [("expanded-dense", W_EXPANSION, ids(dense(vectors[1]), of_message=False)),
                      ("expanded-bm25", W_EXPANSION, ids(index.search(texts[1], depth, mask), of_message=False))]
