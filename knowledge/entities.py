@@ -39,6 +39,7 @@ import jellyfish
 from bm25s.stopwords import STOPWORDS_EN
 from rapidfuzz import fuzz, process
 
+_TOKEN = re.compile(r"[a-z0-9]+")
 _CASED = re.compile(r"[A-Za-z0-9]+|[.!?\n]")
 _IGNORED = frozenset({"the"})  # "The Lensfield Hotel" is "the Lensfield" or "Lensfield Hotel" in chat
 MIN_COVER = 0.45  # share of the name's weight a mention must cover
@@ -65,7 +66,9 @@ PLACE_WORDS = frozenset({"street", "st", "road", "rd", "lane", "avenue", "ave", 
 
 def tokens(text: str) -> list[str]:
     """Lower-case ASCII word tokens: accents folded, '&' read as 'and', apostrophes dropped."""
-    return cased_tokens(text)[0]
+    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+    folded = folded.replace("&", " and ").replace("'", "").replace("\u2019", "")
+    return [t for t in _TOKEN.findall(folded) if t not in _IGNORED]
 
 
 def cased_tokens(text: str) -> tuple[list[str], frozenset[int]]:
@@ -159,7 +162,7 @@ class EntityIndex:
         self._fuzzy = lru_cache(maxsize=50_000)(self._fuzzy_uncached)
         self._sounds_like = lru_cache(maxsize=50_000)(self._sounds_like_uncached)
         self._pair_starts = lru_cache(maxsize=100_000)(self._pair_starts_uncached)
-        self.mentions = lru_cache(maxsize=4096)(self._mentions)  # type: ignore[method-assign]
+        self.mentions = lru_cache(maxsize=4096)(self._mentions)
 
     def __bool__(self) -> bool:
         return bool(self.names)
