@@ -2,7 +2,7 @@
 
 Removed: a URL's userinfo (``user:pass@``), every query value, its fragment, and path segments or words
 shaped like credentials: provider tokens (``sk-…``, ``xoxb-…``, ``ghp_…``, ``whsec_…``, ``rdk_…``), JWTs,
-long hex runs and long base64/base64url runs with both letters and digits (Slack, Discord and most
+long hex runs and long base64/base64url runs mixing digits, upper and lower case (Slack, Discord and most
 "secret URL" webhooks carry their token that way). What stays is enough to tell targets apart:
 scheme, host, port and the ordinary path.
 """
@@ -24,6 +24,7 @@ _PREFIXED = re.compile(
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*")
 _HEX = re.compile(r"(?<![A-Za-z0-9])[0-9a-fA-F]{24,}(?![A-Za-z0-9])")
 _B64 = re.compile(r"(?<![A-Za-z0-9_\-+/])[A-Za-z0-9_\-+/]{20,}={0,2}(?![A-Za-z0-9_\-+/])")
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>]+")
 _BEARER = re.compile(r"(?i)\b(bearer|basic|token)\s+[^\s'\",]+")
 _ASSIGNED = re.compile(r"(?i)\b(password|passwd|secret|token|api_key|apikey|access_token|auth)=([^\s&'\",]+)")
@@ -32,7 +33,9 @@ _ASSIGNED = re.compile(r"(?i)\b(password|passwd|secret|token|api_key|apikey|acce
 def _secretish(word: str) -> bool:
     if _PREFIXED.fullmatch(word) or _JWT.fullmatch(word) or _HEX.fullmatch(word):
         return True
-    return bool(_B64.fullmatch(word)) and any(c.isdigit() for c in word) and any(c.isalpha() for c in word)
+    if _UUID.fullmatch(word) or not _B64.fullmatch(word):
+        return False  # ids such as a delivery's uuid stay readable
+    return any(c.isdigit() for c in word) and any(c.isupper() for c in word) and any(c.islower() for c in word)
 
 
 def _words(text: str) -> str:
@@ -66,7 +69,15 @@ def redact(text: str | None) -> str:
     """An exception text or log value with every URL redacted and credential-shaped words masked."""
     if not text:
         return text or ""
-    text = _URL.sub(lambda m: redact_url(m.group(0)), text)
+    out: list[str] = []
+    at = 0
+    for match in _URL.finditer(text):  # URLs by their structure, the text between them by its words
+        out += [_prose(text[at:match.start()]), redact_url(match.group(0))]
+        at = match.end()
+    return "".join([*out, _prose(text[at:])])
+
+
+def _prose(text: str) -> str:
     text = _BEARER.sub(lambda m: f"{m.group(1)} {MASK}", text)
     text = _ASSIGNED.sub(lambda m: f"{m.group(1)}={MASK}", text)
     return _words(text)
