@@ -16,7 +16,9 @@ from __future__ import annotations
 import math
 import time
 
-from limits import parse
+from functools import lru_cache
+
+from limits import RateLimitItem, parse
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 from starlette.concurrency import run_in_threadpool
@@ -36,6 +38,11 @@ def header(scope: Scope, name: bytes) -> str | None:
         if key == name:
             return str(value.decode("latin-1"))
     return None
+
+
+@lru_cache(maxsize=8)
+def _rate(spec: str) -> RateLimitItem:
+    return parse(spec)
 
 
 class WriteGate:
@@ -60,7 +67,7 @@ class WriteGate:
             await refuse(send, 401, INVALID, _CHALLENGE)
             return
         if settings.write_rate_limit:
-            item = parse(settings.write_rate_limit)
+            item = _rate(settings.write_rate_limit)
             if not self.limiter.hit(item, "key", str(key.id)):
                 reset = self.limiter.get_window_stats(item, "key", str(key.id)).reset_time
                 wait = max(1, math.ceil(reset - time.time()))

@@ -66,7 +66,7 @@ def test_workspace_webhook_is_refused_at_configuration_time(tmp_path: Path) -> N
     server = LiveServer(make_settings(tmp_path, worker_enabled=False, relay_enabled=False)).start()
     try:
         with server.client("admin") as admin:
-            for url in ("http://169.254.169.254/latest/meta-data/", "http://10.0.0.5:8080/hook", "http://[::1]/"):
+            for url in ("http://169.254.169.254/latest/meta-data/", "http://10.0.0.5:8080/hook", "http://[fd00::1]/"):
                 response = admin.put("/v1/workspaces/default/config", json={"webhook_url": url})
                 assert response.status_code == 422, url
                 assert "refused" in response.json()["detail"]

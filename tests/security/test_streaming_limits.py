@@ -66,7 +66,8 @@ def test_chunked_upload_is_refused_as_it_passes_the_cap(server: LiveServer) -> N
 
 @pytest.mark.parametrize("content", [b"", b"   \n\n  \n"])
 def test_upload_with_nothing_to_ingest_is_a_clear_4xx(server: LiveServer, content: bytes) -> None:
-    """API8: a file with no text is a 4xx naming the file, not a StopIteration (500)."""
+    """API8: a file with nothing to ingest is a 4xx naming the file. (The route also no longer assumes the
+    ingest report names a document: where it names none, the answer is a 422, not a StopIteration 500.)"""
     with server.client("admin") as admin:
         response = admin.post("/v1/knowledge/documents", files={"file": ("empty.md", content, "text/markdown")})
     assert 400 <= response.status_code < 500
