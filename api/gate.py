@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 import time
-
 from functools import lru_cache
 
 from limits import RateLimitItem, parse
