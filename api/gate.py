@@ -23,7 +23,7 @@ from limits.strategies import MovingWindowRateLimiter
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.limits import SIGNED_PATH, refuse
+from api.limits import SIGNED_PATH, body_pending, refuse
 from desk.keys import authenticate
 
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
@@ -58,12 +58,12 @@ class WriteGate:
             await self.app(scope, receive, send)
             return
         if not authorization or not authorization.lower().startswith("bearer "):
-            await refuse(send, 401, MISSING, _CHALLENGE)
+            await refuse(send, 401, MISSING, _CHALLENGE, close=body_pending(scope))
             return
         settings = scope["app"].state.ctx.settings
         key = await run_in_threadpool(authenticate, scope["app"].state.ctx.engine, authorization[7:].strip())
         if key is None:
-            await refuse(send, 401, INVALID, _CHALLENGE)
+            await refuse(send, 401, INVALID, _CHALLENGE, close=body_pending(scope))
             return
         if settings.write_rate_limit:
             item = _rate(settings.write_rate_limit)
@@ -71,7 +71,7 @@ class WriteGate:
                 reset = self.limiter.get_window_stats(item, "key", str(key.id)).reset_time
                 wait = max(1, math.ceil(reset - time.time()))
                 await refuse(send, 429, f"too many writes with this key (limit {settings.write_rate_limit}); "
-                             f"retry in {wait} s", [(b"retry-after", str(wait).encode())])
+                             f"retry in {wait} s", [(b"retry-after", str(wait).encode())], close=body_pending(scope))
                 return
         scope.setdefault("state", {})["api_key"] = key
         await self.app(scope, receive, send)

@@ -39,11 +39,21 @@ def declared_length(scope: Scope) -> int | None:
     return None
 
 
-async def refuse(send: Send, status: int, detail: str, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+def body_pending(scope: Scope) -> bool:
+    """Does the request announce a body (that a refusal would leave unread)?"""
+    length = declared_length(scope)
+    return (length is not None and length != 0) or any(name == b"transfer-encoding" for name, _ in scope["headers"])
+
+
+async def refuse(send: Send, status: int, detail: str, headers: list[tuple[bytes, bytes]] | None = None,
+                 close: bool = False) -> None:
+    """A JSON error answer. ``close``: the body is left unread, so the connection ends with the answer (the
+    server does not read and discard the rest of it, as keep-alive would)."""
     body = json.dumps({"detail": detail}).encode()
+    extra = [(b"connection", b"close")] if close else []
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                            *(headers or [])]})
+                            *(headers or []), *extra]})
     await send({"type": "http.response.body", "body": body})
 
 
@@ -63,7 +73,7 @@ class BodyLimitMiddleware:
         length = declared_length(scope)
         if length is not None and not 0 <= length <= cap:
             await refuse(send, 413 if length > cap else 400,
-                         _too_large(cap) if length > cap else "Content-Length must be a number of bytes")
+                         _too_large(cap) if length > cap else "Content-Length must be a number of bytes", close=True)
             return
         seen = 0
         refused = started = False
@@ -79,7 +89,7 @@ class BodyLimitMiddleware:
                     refused = True
                     if not started:
                         started = True
-                        await refuse(send, 413, _too_large(cap))
+                        await refuse(send, 413, _too_large(cap), close=True)
                     # The app sees the client gone; whatever it answers is dropped below.
                     return {"type": "http.disconnect"}
             return message
