@@ -223,8 +223,3 @@ def guidelines_for(store: KnowledgeStore, workspace: str, platform: str | None =
     if platform is None:
         return chosen
     return [g for g in chosen if not g.platform or g.platform == platform.lower()]
-
-
-def index_for(store: KnowledgeStore, workspace: str) -> WorkspaceIndex | None:
-    """The workspace's lexical index (built if needed): for warming up and benchmarks."""
-    return workspace_index(store, check_workspace(workspace))

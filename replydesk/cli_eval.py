@@ -13,13 +13,11 @@ from rich.table import Table
 
 from replydesk.settings import get_settings
 
-eval_app = typer.Typer(help="Evaluate retrieval and replies on datasets.", no_args_is_help=True)
 console = Console()
 err = Console(stderr=True)
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
 
-@eval_app.command("retrieval")
 def retrieval(
     dataset: Annotated[list[str] | None, typer.Option("--dataset", "-d", help="covid | dstc11 (default: both)")] = None,
     data: Annotated[Path, typer.Option(help="Folder holding covidqa_faq/ and dstc11_track5/.")] = DEFAULT_DATA,
