@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from bm25s.stopwords import STOPWORDS_EN_PLUS
 
 from knowledge.embeddings import common_word, embed_texts
 from knowledge.entities import tokens
@@ -37,15 +38,12 @@ W_EXPANSION = 0.5
 ELLIPTICAL_MAX_WORDS = 3
 OVERFETCH_MIN_SHARE = 0.2  # filters letting through at least this share are applied after an unfiltered query
 MAX_CONTEXT_TURNS = 20
-_FUNCTION_TEXT = (
-    "a an and are as at be but by can could do does did for from has have how i if in into is it its me my "
-    "no not of on or our so such than that the their them then there these they this those to was we what "
-    "when where which who why will with would you your about any also like well so ok okay oh yeah"
-)
 # How a question starts, for transcripts that carry no "?": "umm does it have parking"
 _QUESTION_TEXT = "do does did is are was were can could what where when which who why how would will should any has"
 _QUESTION_START = frozenset(_QUESTION_TEXT.split())
-_FUNCTION = frozenset(_FUNCTION_TEXT.split())
+# bm25s's longer English list (a superset of the short one BM25 indexing uses): function words do not
+# make a message self-contained, so they do not count against "elliptical"; nor do spoken fillers.
+_FUNCTION = frozenset(STOPWORDS_EN_PLUS) | {"like", "well", "so", "ok", "okay", "oh", "yeah"}
 ContextArg = str | list[str] | list[dict[str, Any]] | None
 
 
@@ -246,8 +244,3 @@ def guidelines_for(store: KnowledgeStore, workspace: str, platform: str | None =
     if platform is None:
         return chosen
     return [g for g in chosen if not g.platform or g.platform == platform.lower()]
-
-
-def index_for(store: KnowledgeStore, workspace: str) -> WorkspaceIndex | None:
-    """The workspace's lexical index (built if needed): for warming up and benchmarks."""
-    return workspace_index(store, check_workspace(workspace))
