@@ -27,10 +27,10 @@ from agent.graph import thread_context
 from agent.guidelines import platform_profile
 from evals.casework import to_message
 from evals.suites import load_suite
+from ground.settings import Settings
 from knowledge.ingest import ingest_paths
 from knowledge.search import search_knowledge
 from knowledge.store import KnowledgeStore
-from replydesk.settings import Settings
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 SCORE_FLOORS = (0.25, 0.30, 0.35, 0.40, 0.45)
