@@ -18,7 +18,6 @@ from agent.relevance import (
     about_own_order,
     asks_something,
     best_answer,
-    sentence_relevance,
 )
 from agent.state import DraftResult, InboundMessage
 
@@ -66,22 +65,6 @@ def fit_sentences(text: str, budget: int) -> str:
             break
         kept.append(sentence)
     return " ".join(kept)
-
-
-def fit_relevant(text: str, budget: int, message_text: str) -> str:
-    """Whole sentences that fit the budget, the ones closest to what was asked first, kept in the source's
-    order: on a short platform the fact asked about must not be the sentence that is cut."""
-    sentences = [x for x in _SENTENCE_END.split(text.strip()) if x]
-    if len(" ".join(sentences)) <= budget or len(sentences) < 2:
-        return fit_sentences(text, budget)
-    closeness = sentence_relevance(message_text, sentences)
-    kept: set[int] = set()
-    for i in sorted(range(len(sentences)), key=lambda i: -closeness[i]):
-        if len(" ".join(sentences[j] for j in sorted(kept | {i}))) <= budget:
-            kept.add(i)
-    if not kept:
-        return fit_sentences(text, budget)
-    return " ".join(sentences[j] for j in sorted(kept))
 
 
 def _frame(message: InboundMessage, profile: PlatformProfile, sentiment: str) -> tuple[str, str]:
@@ -183,7 +166,7 @@ def compose_offline(
     offer = private_offer(message) if dm else ""
     thanks = "Thanks for the kind words! " if category == "praise" else ""
     overhead = len(_assemble(greeting, f"{thanks}{offer}", sign_off, profile)) + 2
-    body = fit_relevant(_answer_text(best), max(profile.max_chars - overhead, 40), message.text)
+    body = fit_sentences(_answer_text(best), max(profile.max_chars - overhead, 40))
     text = _assemble(greeting, f"{thanks}{body} {offer}".strip(), sign_off, profile)
     learned = " Source chosen as in an approved reply to a similar message." if best["id"] in prefer_ids else ""
     return DraftResult(

@@ -35,8 +35,7 @@ QUESTION_RELATED = 0.35
 CLEAR_LEAD = 0.16
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 _INTERROGATIVE = re.compile(
-    r"^\W*(how|what|whats|what's|when|where|which|who|why|can|could|do|does|did|is|are|will|would|should|any|"
-    r"anyone|has|have)\b", re.I)
+    r"^\W*(how|what|whats|what's|when|where|which|who|why|can|do|does|did|is|are)\b", re.I)
 _WORD = re.compile(r"[a-z][a-z'\u2019]+")
 _STOP = frozenset({
     "a", "an", "and", "are", "as", "at", "be", "but", "by", "can", "could", "do", "does", "did", "for", "from",
@@ -126,11 +125,6 @@ def _similarities(parts: tuple[str, ...], questions: tuple[str, ...]) -> tuple[f
     vectors = embed_texts([*parts, *questions])
     asked, answered = vectors[: len(parts)], vectors[len(parts):]
     return tuple(float(x) for x in np.max(asked @ answered.T, axis=0))
-
-
-def sentence_relevance(message_text: str, sentences: list[str]) -> list[float]:
-    """How close each sentence of an answer is to what the message asks (best cosine to an asked part)."""
-    return list(_similarities(tuple(asked_parts(message_text)), tuple(sentences)))
 
 
 def judge(message_text: str, hits: list[dict[str, Any]], match: float = QUESTION_MATCH,
