@@ -93,7 +93,7 @@ def acknowledgement(
     if category == "feedback":
         body = (f"Thanks for the idea, we'll pass it on to our {forward_to_name} team." if forward_to_name
                 else "Thanks for the idea, we'll share it with the team.")
-    elif _THANKS.search(message.text):
+    elif _THANKS.search(message.text) and message.thread:  # thanks for help given earlier in the thread
         body = "Thanks so much for letting us know, glad we could help! Enjoy the ride."
     else:
         body = "Thanks so much for sharing this, it made our day! Enjoy every ride."
