@@ -20,8 +20,8 @@ from agent.relevance import (
     best_answer,
 )
 from agent.state import DraftResult, InboundMessage
+from ground.text import sentences as split_sentences
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _ANSWERABLE_KINDS = ("faq", "policy", "other")
 _ACKNOWLEDGED = ("praise", "feedback")
 _THANKS = re.compile(r"\b(thanks|thank you|thank u|thx|ty|cheers|appreciate\w*)\b", re.I)
@@ -57,7 +57,7 @@ def _answer_text(hit: dict[str, Any]) -> str:
 
 def fit_sentences(text: str, budget: int) -> str:
     """Whole sentences that fit the budget (never a cut-off fact); at least the first sentence."""
-    sentences = _SENTENCE_END.split(text.strip())
+    sentences = split_sentences(text)
     kept: list[str] = []
     for sentence in sentences:
         candidate = " ".join([*kept, sentence])
@@ -197,7 +197,7 @@ def offline_variant(
     if best is None:
         return None
     greeting, sign_off = _frame(message, profile, sentiment)
-    short = _SENTENCE_END.split(_answer_text(best).strip())[0]
+    short = (split_sentences(_answer_text(best)) or [""])[0]
     text = _assemble(greeting, short, sign_off, profile)
     if text == first.text:
         return None
