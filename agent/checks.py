@@ -14,6 +14,7 @@ from typing import Any, Literal
 from agent.claims import check_claims
 from agent.guard import canary_leaked, injection_signals, prompt_overlap
 from agent.guidelines import BrandRules, PlatformProfile
+from agent.relevance import judge
 from agent.risk import personal_data
 from agent.state import CheckResult, DraftResult, InboundMessage
 
@@ -76,12 +77,27 @@ def check_answered(draft: DraftResult) -> CheckResult:
     return _ok("answered")
 
 
+def check_answers_question(draft: DraftResult, ctx: CheckContext) -> CheckResult:
+    """Relevance before grounding: a cited source must answer the question asked, not merely support the
+    sentences copied from it (agent/relevance.py). Holds and acknowledgements cite nothing to judge."""
+    cited = _cited(draft, ctx.hits)
+    if draft.reply_kind != "answer" or not cited:
+        return _ok("answers_the_question", f"nothing cited to judge ({draft.reply_kind})")
+    verdicts = judge(ctx.message.text, cited)
+    answering = [v for v in verdicts if v.answers]
+    if answering:
+        best = max(answering, key=lambda v: v.similarity)
+        return _ok("answers_the_question", f"{best.source_id}: {best.reason}", "block")
+    best = max(verdicts, key=lambda v: v.similarity)
+    return _fail("answers_the_question", f"{best.source_id} does not answer the message: {best.reason}")
+
+
 def check_citations(draft: DraftResult, hits: list[dict[str, Any]]) -> CheckResult:
     known = {h["id"] for h in hits}
     unknown = [c for c in draft.citations if c not in known]
     if unknown:
         return _fail("citations_valid", f"unknown sources: {', '.join(unknown)}")
-    if not draft.citations and not draft.needs_human_answer:
+    if not draft.citations and draft.reply_kind == "answer" and not draft.needs_human_answer:
         return _fail("citations_valid", "an answer with no cited source")
     return _ok("citations_valid", f"{len(draft.citations)} cited")
 
@@ -206,6 +222,7 @@ def check_banned(draft: DraftResult, brand: BrandRules) -> CheckResult:
 def run_checks(draft: DraftResult, ctx: CheckContext) -> list[CheckResult]:
     return [
         check_answered(draft),
+        check_answers_question(draft, ctx),
         check_citations(draft, ctx.hits),
         check_claims_supported(draft, ctx),
         check_numbers(draft, ctx.hits),
@@ -225,5 +242,6 @@ def flagged(checks: list[CheckResult]) -> bool:
     return any(not c.passed and c.severity == "block" for c in checks)
 
 
-REVISABLE = {"claims_supported", "numbers_in_sources", "links_in_kb", "public_privacy", "pii_leak",
+REVISABLE = {"answers_the_question", "claims_supported", "numbers_in_sources", "links_in_kb", "public_privacy",
+             "pii_leak",
              "platform_length", "banned_phrases", "platform_lint"}

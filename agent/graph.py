@@ -148,6 +148,8 @@ def draft(state: GraphState, *, runtime: Context) -> dict[str, Any]:
             skip_ids=tuple(previous.citations) if previous else (),
             prefer_ids=tuple(c for e in examples for c in e.get("citations", [])),
             examples=tuple(e["id"] for e in examples), note=note,
+            category=str(state["triage"].get("category") or "question"),
+            forward_to_name=state["triage"].get("forward_to_name"),
         )
     if result.suggested_route == "escalate":
         result.note = f"{result.note} The model suggests escalating: {result.route_reason}".strip()

@@ -53,7 +53,7 @@ def review_request(state: GraphState) -> ReviewRequest:
             text="",
             triage=triage.model_dump(),
             note=f"Routed to {triage.route}: {triage.route_reason}."
-            + (f" Escalate to {triage.escalate_to}." if triage.escalate_to else "")
+            + (f" Escalate to {triage.escalate_to_name or triage.escalate_to}." if triage.escalate_to else "")
             + (f" Suggested action: {triage.suggested_action}." if triage.suggested_action else ""),
             summary=extractive_summary(message, None).model_dump(),
             provenance=provenance(state, None),
@@ -81,6 +81,7 @@ def review_request(state: GraphState) -> ReviewRequest:
         triage=triage.model_dump(),
         composer=result.composer,
         needs_human_answer=result.needs_human_answer,
+        reply_kind=result.reply_kind,
         note=result.note,
         model=result.model,
         usage=result.usage,

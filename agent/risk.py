@@ -25,12 +25,22 @@ _SAFETY = re.compile(
     r"emergency room|i crashed|crashed (on|into|at|while|going)|(brakes?|frame|fork|handlebars?) "
     r"(failed|snapped|broke|cracked)|electric shock|got hurt|burn(ed|t|s)? (my|his|her|their)|burns on)\b", re.I)
 _SECURITY = re.compile(
-    r"\b(hack(ed|er)?|account (was |got |has been )?(taken over|stolen|compromised)|someone (else )?(logged|got) "
-    r"into my account|phish\w*|data (breach|leak)|vulnerabilit\w*|exploit|someone else'?s (order|account|bike|"
-    r"details)|one[- ]time code|2fa code|password (was )?(changed|leaked))\b", re.I)
+    r"\b(hack(ed|er)?|account (was |got |has been )?(taken over|stolen|compromised)|"
+    r"someone (else )?(has )?(logged|got) in(to)? my (\w+ ){0,3}account|"
+    r"(changed|reset) my (email|password) (without|and i didn'?t)|phish\w*|"
+    r"data (breach|leak)|vulnerabilit\w*|exploit|someone else'?s (order|account|bike|details)|"
+    r"one[- ]time code|2fa code|password (was )?(changed|leaked))\b", re.I)
+# The escalation guideline's Billing rule: chargebacks and payment disputes, double or unexpected charges,
+# overdue refunds, financing problems, pricing errors. "charged ... twice" allows a few words between
+# ("charged my card twice for the same order"); a bare mention of Klarna or Affirm is a question, not a
+# dispute, so financing needs a problem word nearby.
 _BILLING = re.compile(
-    r"\b(charge ?back|charged (me )?twice|double[- ]charged|unauthori[sz]ed (charge|payment)|payment dispute|"
-    r"refund (is |was )?(still )?(overdue|missing)|pricing error|klarna|affirm)\b", re.I)
+    r"\b(charge ?backs?|(charged|billed)( \w+){0,4} (twice|two times|double|again)|double[- ](charged|billed)|"
+    r"(duplicate|double|unexpected|unauthori[sz]ed|unrecogni[sz]ed|extra|wrong) (charge|payment|transaction)s?|"
+    r"charged (the )?wrong amount|(took|taken|taking) (my )?(payment|money)( \w+){0,2} (twice|two times|again)|"
+    r"payment dispute|dispute (the|a|this) (charge|payment)|"
+    r"refund (is |was )?(still )?(overdue|missing)|pricing error|"
+    r"(klarna|affirm)\b.{0,60}\b(wrong|problem|issue|error|declined|charged|dispute|not working))\b", re.I)
 _ABUSE = re.compile(
     r"\b(idiots?|stupid|morons?|scum|shut up|f+u+c+k+\w*|f\*+k?\w*|bitch\w*|retard\w*|losers?|clowns?|"
     r"pathetic|go to hell|i know where (you|your)\w* \w+)\b", re.I)
@@ -59,6 +69,42 @@ DEFAULT_TEAMS = {
     "billing": "Billing",
     "vip": "Partnerships & Comms",
 }
+
+
+@dataclass(frozen=True)
+class Team:
+    """A team a message is routed to: ``id`` is the stable identifier routing, the API, insights and eval
+    suites use; ``name`` is what a person reads and may be renamed without breaking any of them."""
+
+    id: str
+    name: str
+
+
+def team_slug(name: str) -> str:
+    """``Trust & Safety`` → ``trust-and-safety``: lower case, ``&`` read as "and", other runs as ``-``."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower().replace("&", " and ")).strip("-")
+
+
+def team_of(value: Any) -> Team | None:
+    """A team from the guideline's front matter: a display name (its slug is the id) or ``{id, name}``."""
+    if isinstance(value, dict):
+        name = str(value.get("name") or value.get("id") or "").strip()
+        ident = str(value.get("id") or "").strip() or team_slug(name)
+        return Team(team_slug(ident), name or ident) if ident else None
+    if isinstance(value, str) and value.strip():
+        return Team(team_slug(value), value.strip())
+    return None
+
+
+def teams_from_config(teams: dict[str, Any] | None) -> dict[str, Team]:
+    """Teams per routing reason: the defaults, overridden by the escalation guideline's ``teams:``."""
+    merged: dict[str, Any] = DEFAULT_TEAMS | dict(teams or {})
+    out: dict[str, Team] = {}
+    for reason, value in merged.items():
+        team = team_of(value)
+        if team is not None:
+            out[str(reason)] = team
+    return out
 
 
 def luhn_ok(digits: str) -> bool:
@@ -136,15 +182,24 @@ class Routing:
     route: str
     reason: str
     reason_category: str
-    escalate_to: str | None = None
+    team: Team | None = None
     suggested_action: str | None = None
+    forward: Team | None = None  # drafted here, and also passed to this team (product feedback)
+
+    @property
+    def escalate_to(self) -> str | None:
+        return self.team.id if self.team else None
+
+    @property
+    def escalate_to_name(self) -> str | None:
+        return self.team.name if self.team else None
 
 
 def route_message(
-    flags: list[str], category: str, teams: dict[str, str] | None = None, category_confidence: float = 1.0
+    flags: list[str], category: str, teams: dict[str, Any] | None = None, category_confidence: float = 1.0
 ) -> Routing:
     """Escalations first (Trust & Safety, Security, Legal, Billing, VIP), then moderation, spam, drafting."""
-    team = DEFAULT_TEAMS | (teams or {})
+    team = teams_from_config(teams)
     ordered = (
         ("self_harm", "self_harm", "mentions self-harm: reply privately with care and crisis resources"),
         ("safety", "product_safety", "reports a safety incident (fire, smoke, injury or failure)"),
@@ -155,10 +210,10 @@ def route_message(
     )
     for flag, reason_category, reason in ordered:
         if flag in flags:
-            return Routing("escalate", reason, reason_category, escalate_to=team.get(reason_category))
+            return Routing("escalate", reason, reason_category, team=team.get(reason_category))
     if category == "crisis" and category_confidence >= 0.7:
         return Routing("escalate", "crisis language without a specific rule", "crisis",
-                       escalate_to=team.get("product_safety"))
+                       team=team.get("product_safety"))
     if category == "abuse":
         return Routing("moderate", "abusive or harassing language: suggest hiding or reporting it", "abuse",
                        suggested_action="hide_or_report")
@@ -168,5 +223,8 @@ def route_message(
     if category == "spam":
         return Routing("ignore", "looks like spam", "spam", suggested_action="report_spam")
     if category == "sales":
-        return Routing("escalate", "sales or partnership enquiry", "vip", escalate_to=team.get("vip"))
+        return Routing("escalate", "sales or partnership enquiry", "vip", team=team.get("vip"))
+    if category == "feedback" and team.get("product_feedback"):
+        product = team["product_feedback"]
+        return Routing("draft", f"feedback: thank them and pass it to {product.name}", "feedback", forward=product)
     return Routing("draft", f"{category.replace('_', ' ')}: the knowledge base may answer", "answerable")

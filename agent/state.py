@@ -70,7 +70,10 @@ class Triage(BaseModel):
     route: Route
     route_reason: str
     reason_category: str = "answerable"
-    escalate_to: str | None = None
+    escalate_to: str | None = Field(default=None, description="The team's stable id (a slug): route on this.")
+    escalate_to_name: str | None = Field(default=None, description="The team's display name, for people.")
+    forward_to: str | None = Field(default=None, description="A team that also gets the message (product feedback).")
+    forward_to_name: str | None = None
     suggested_action: str | None = None
     risk_flags: list[str] = Field(default_factory=list)
 
@@ -120,6 +123,9 @@ class DraftResult(BaseModel):
     model: str | None = None
     usage: dict[str, int] = Field(default_factory=dict)
     move_to_dm: bool = Field(default=False, description="The reply offers to continue in private.")
+    reply_kind: Literal["answer", "hold", "acknowledge"] = Field(
+        default="answer", description="answer: grounded in cited sources; hold: a human must answer; "
+        "acknowledge: thanks for praise or feedback, no facts.")
     suggested_route: Route = "draft"
     route_reason: str = ""
     sentiment: str | None = Field(default=None, description="The model's read of the author's sentiment.")
@@ -138,6 +144,7 @@ class ReviewRequest(BaseModel):
     triage: dict[str, Any] = Field(default_factory=dict)
     composer: Composer | None = None
     needs_human_answer: bool = False
+    reply_kind: Literal["answer", "hold", "acknowledge"] | None = None
     note: str = ""
     model: str | None = None
     usage: dict[str, int] = Field(default_factory=dict)

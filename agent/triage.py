@@ -32,6 +32,7 @@ _MIN_LANGUAGE_CONFIDENCE = 0.5
 _ROUTING_CATEGORIES = ("spam", "abuse", "sales")
 _MIN_ROUTING_CONFIDENCE = 0.5
 _language_lock = threading.Lock()
+_CRISIS_FLAGS = frozenset({"self_harm", "safety", "legal_threat"})
 
 
 @lru_cache(maxsize=1)
@@ -72,6 +73,19 @@ def escalation_config(guidelines: list[dict[str, Any]]) -> dict[str, Any]:
         if attrs.get("guideline") == "escalation":
             return dict(attrs)
     return {}
+
+
+def _crisis_means_crisis(category: str, flags: list[str], community: IntentPrediction) -> str:
+    """``crisis`` is reserved for what the escalation rules call one: safety incidents, self-harm and legal
+    threats, which the risk rules (agent/risk.py) detect and a CM can read. The classifier's ``crisis`` alone
+    is a resemblance ("will it kill the battery?", "the battery over winter"), so without such a flag the
+    next category it considered is used; with one, the message is a crisis whatever it resembles."""
+    if _CRISIS_FLAGS & set(flags):
+        return "crisis"
+    if category != "crisis":
+        return category
+    others = [name for name, _p in community.alternatives if name != "crisis"]
+    return others[0] if others else "other"
 
 
 class Triager:
@@ -128,6 +142,7 @@ class Triager:
         elif looks_abusive(message.text) and category in ("abuse", "complaint", "other", "feedback"):
             category = "abuse"
         flags = risk_flags(message, config)
+        category = _crisis_means_crisis(category, flags, community)
         if injection_signals(message.text):
             flags.append("prompt_injection")
         label, score = sentiment(message.text)
@@ -170,6 +185,9 @@ class Triager:
             route_reason=routing.reason,
             reason_category=routing.reason_category,
             escalate_to=routing.escalate_to,
+            escalate_to_name=routing.escalate_to_name,
+            forward_to=routing.forward.id if routing.forward else None,
+            forward_to_name=routing.forward.name if routing.forward else None,
             suggested_action=routing.suggested_action,
             risk_flags=flags,
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from bench import evals, hardening, insights, knowledge, loop, queue
+from bench import evals, hardening, insights, knowledge, loop, queue, relevance, triage_labels
 
 BENCHMARKS = {
     "loop": loop.main,
@@ -14,6 +14,8 @@ BENCHMARKS = {
     "evals": evals.main,
     "insights": insights.main,
     "hardening": hardening.main,
+    "relevance": relevance.main,
+    "triage-labels": triage_labels.main,
 }
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ground.settings import Settings
 from knowledge.ingest import ingest_paths
-from knowledge.loaders import iter_files, load_file
+from knowledge.loaders import iter_sources, load_file
 from knowledge.models import Chunk
 from knowledge.store import KnowledgeStore
 
@@ -33,8 +33,8 @@ class EvalKnowledge:
     @classmethod
     def load(cls, paths: list[Path]) -> EvalKnowledge:
         chunks: list[Chunk] = []
-        for path in iter_files(paths):
-            chunks.extend(load_file(path))
+        for path, source in iter_sources(paths):
+            chunks.extend(load_file(path, source=source))
         digest = hashlib.sha256()
         for chunk in sorted(chunks, key=lambda c: c.id):
             digest.update(f"{chunk.id}\0{chunk.content_hash}\n".encode())

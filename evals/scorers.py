@@ -80,6 +80,8 @@ def score_text(case: Case, suite: Suite, request: ReviewRequest, kb: EvalKnowled
     if expect.needs_human is not None:
         out.append(_bool("needs_human", request.needs_human_answer == expect.needs_human,
                          f"needs_human_answer={request.needs_human_answer}"))
+    if expect.reply:
+        out.append(_reply_kind(expect.reply, request))
     limit = expect.max_chars or kb.max_chars(case.message.platform)
     problems = []
     if not text.strip():
@@ -127,12 +129,26 @@ def score_text(case: Case, suite: Suite, request: ReviewRequest, kb: EvalKnowled
     return out
 
 
+def reply_kind(request: ReviewRequest) -> str:
+    """What kind of draft the agent wrote: an acknowledgement, a holding reply, or an answer."""
+    if request.reply_kind == "acknowledge":
+        return "thank"
+    if request.needs_human_answer:
+        return "hold"
+    return "answer" if request.citations else "unsourced"
+
+
+def _reply_kind(expected: str, request: ReviewRequest) -> Score:
+    got = reply_kind(request)
+    return _bool("reply_kind", got == expected, f"wrote {got!r}, expected {expected!r}")
+
+
 def _citations(case: Case, request: ReviewRequest, kb: EvalKnowledge) -> Score:
     cited = [c.id for c in request.citations]
     unknown = [c for c in cited if c not in kb.ids]
     if unknown:
         return _bool("citations_valid", False, f"cites unknown sources {unknown}")
-    if not cited and not request.needs_human_answer:
+    if not cited and not request.needs_human_answer and request.reply_kind != "acknowledge":
         return _bool("citations_valid", False, "answers without citing a source")
     wanted = case.expect.knowledge_ids
     if not wanted:

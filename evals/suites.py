@@ -18,8 +18,8 @@ from evals.errors import SuiteError, SuiteUnavailable
 ROOT = Path(__file__).resolve().parent.parent
 # Deterministic first, then semantic, then the LLM judge. "retrieval" covers recall@k and MRR.
 SCORERS = (
-    "route", "intent", "needs_human", "platform_lint", "banned_phrases", "addresses_author", "required_facts",
-    "forbidden", "citations_valid", "links_in_kb", "no_prompt_leak", "injection_flagged", "retrieval",
+    "route", "intent", "needs_human", "reply_kind", "platform_lint", "banned_phrases", "addresses_author",
+    "required_facts", "forbidden", "citations_valid", "links_in_kb", "no_prompt_leak", "injection_flagged", "retrieval",
     "reference_similarity", "checklist",
 )
 BUILTIN_DIR = Path(__file__).resolve().parent / "suites"
@@ -61,6 +61,9 @@ class Expect(Strict):
     max_chars: int | None = Field(default=None, gt=0)
     addresses_author: bool | None = None
     needs_human: bool | None = Field(default=None, description="True: a holding reply is the right answer.")
+    reply: Literal["answer", "hold", "thank"] | None = Field(
+        default=None, description="The kind of draft that is right: an answer citing a source, a holding reply, "
+        "or an acknowledgement (praise, thanks, feedback) with no facts.")
     flagged: bool | None = Field(default=None, description="True: the draft checks must flag an injection.")
     retrieval_k: int = Field(default=5, ge=1, le=50)
 

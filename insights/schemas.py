@@ -33,7 +33,8 @@ class Escalation(BaseModel):
     message_id: int
     draft_id: int | None
     platform: str
-    team: str | None
+    team: str | None = Field(description="The team's stable id (slug), as routing and the API use it.")
+    team_name: str | None = Field(default=None, description="The team's display name.")
     reason: str
     status: str
     received_at: datetime
@@ -42,7 +43,8 @@ class Escalation(BaseModel):
 
 class Escalations(BaseModel):
     total: int
-    by_team: dict[str, int]
+    by_team: dict[str, int] = Field(description="Escalations per team id (slug).")
+    team_names: dict[str, str] = Field(default_factory=dict, description="Display name per team id.")
     items: list[Escalation]
 
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.engine import Engine
 
+from agent.risk import team_slug
 from ground.settings import Settings
 from insights.data import Item, clean_text, load_items
 from insights.period import Period, buckets
@@ -90,18 +91,28 @@ def open_state(item: Item) -> str | None:
     return None
 
 
+def _team(item: Item) -> tuple[str | None, str | None]:
+    """(id, display name) of the team an item was escalated to. Rows triaged before teams had ids
+    stored the display name in ``escalate_to``; its slug is the id they have now."""
+    raw = item.triage.get("escalate_to")
+    if not raw:
+        return None, None
+    return team_slug(str(raw)), str(item.triage.get("escalate_to_name") or raw)
+
+
 def escalations(items: list[Item]) -> Escalations:
     escalated = [i for i in items if i.route == "escalate"]
     rows = [
         Escalation(
             message_id=i.message_id, draft_id=i.draft_id, platform=i.platform,
-            team=i.triage.get("escalate_to"), reason=str(i.triage.get("route_reason") or ""),
+            team=_team(i)[0], team_name=_team(i)[1], reason=str(i.triage.get("route_reason") or ""),
             status=i.draft_status or "", received_at=i.received_at, text=quote(i.text),
         )
         for i in sorted(escalated, key=lambda i: i.received_at, reverse=True)[:LIST_LIMIT]
     ]
-    teams = Counter(str(i.triage.get("escalate_to") or "unassigned") for i in escalated)
-    return Escalations(total=len(escalated), by_team=ranked(teams), items=rows)
+    teams = Counter(_team(i)[0] or "unassigned" for i in escalated)
+    names = {ident: name for ident, name in map(_team, escalated) if ident and name}
+    return Escalations(total=len(escalated), by_team=ranked(teams), team_names=names, items=rows)
 
 
 def unanswered(items: list[Item], as_of: datetime) -> Unanswered:

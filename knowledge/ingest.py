@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from knowledge.loaders import iter_files, load_file, source_name
+from knowledge.loaders import iter_sources, load_file
 from knowledge.models import Chunk, IngestReport
 from knowledge.store import KnowledgeStore, Progress
 
@@ -21,16 +21,16 @@ def ingest_paths(
 ) -> IngestReport:
     """Load every file (any error aborts before a write), then upsert; ``prune`` removes chunks of
     the given files, and of vanished files under the given directories, that this run did not produce."""
-    files = iter_files(paths)
+    files = iter_sources(paths)
     chunks: list[Chunk] = []
-    for path in files:
-        chunks.extend(load_file(path, kind))
+    for path, source in files:
+        chunks.extend(load_file(path, kind, source=source))
         if on_file:
             on_file(path)
     prune_sources: list[str] | None = None
     if prune:
         loaded = {c.source for c in chunks}
-        dirs = [source_name(p).rstrip("/") + "/" for p in paths if p.is_dir()]
+        dirs = [p.resolve().name + "/" for p in paths if p.is_dir()]
         vanished = [s for s in store.sources(workspace) if any(s.startswith(d) for d in dirs)]
         prune_sources = sorted(loaded | set(vanished))
     return store.ingest(chunks, workspace, prune_sources=prune_sources, progress=on_embed)

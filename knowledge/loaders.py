@@ -26,13 +26,22 @@ MAX_ATTR_CHARS = 500
 _FIELD_ALIASES = {"lang": "locale", "language": "locale", "topic": "entity"}
 
 
-def source_name(path: Path) -> str:
-    """A stable name for a file: relative to the working directory when under it."""
-    resolved = path.resolve()
-    try:
-        return resolved.relative_to(Path.cwd().resolve()).as_posix()
-    except ValueError:
-        return resolved.as_posix()
+def source_name(path: Path, root: Path | None = None) -> str:
+    """A name for a file that does not depend on where the checkout lives (it becomes part of knowledge ids).
+
+    Under a directory given to ingest (``root``), the path relative to that directory, led by the
+    directory's own name (``knowledge/getting-started.md``); a file given on its own is its file name.
+    Never an absolute path: the same files ingested from another checkout or machine keep their ids.
+    """
+    if root is not None:
+        base = root.resolve()
+        try:
+            relative = path.resolve().relative_to(base).as_posix()
+        except ValueError:
+            relative = ""
+        if relative and relative != ".":
+            return f"{base.name}/{relative}" if base.name else relative
+    return path.name
 
 
 def short_hash(text: str) -> str:
@@ -237,17 +246,36 @@ def _finalise(chunk: Chunk, hidden: bool) -> Chunk:
     return chunk
 
 
-def iter_files(paths: list[Path]) -> list[Path]:
-    """Expand directories into the supported files below them, in a stable order."""
-    files: list[Path] = []
+def iter_sources(paths: list[Path]) -> list[tuple[Path, str]]:
+    """Every supported file under the given paths, in a stable order, with its checkout-independent name.
+
+    Two files that would share a name (``a/faq.md`` and ``b/faq.md`` given as two roots named alike)
+    are refused: their chunks would overwrite each other.
+    """
+    out: list[tuple[Path, str]] = []
+    seen: dict[str, Path] = {}
     for path in paths:
         if path.is_dir():
-            files.extend(sorted(
+            found = sorted(
                 p for p in path.rglob("*")
                 if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES and not p.name.startswith(".")
-            ))
+            )
+            pairs = [(p, source_name(p, path)) for p in found]
         elif path.exists():
-            files.append(path)
+            pairs = [(path, source_name(path))]
         else:
             raise IngestError(str(path), "no such file or directory")
-    return files
+        for file, name in pairs:
+            other = seen.setdefault(name, file)
+            if other.resolve() == file.resolve():
+                if other is file:  # the same file reached twice (a file inside a given directory) counts once
+                    out.append((file, name))
+                continue
+            raise IngestError(name, f"two files would share this source name ({other} and {file}): "
+                              "ingest them in separate runs or rename one")
+    return out
+
+
+def iter_files(paths: list[Path]) -> list[Path]:
+    """Expand directories into the supported files below them, in a stable order."""
+    return [path for path, _name in iter_sources(paths)]

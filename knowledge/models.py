@@ -141,6 +141,7 @@ class IngestReport(BaseModel):
     updated: int = 0
     unchanged: int = 0
     removed: int = 0
+    rekeyed: int = Field(default=0, description="Unchanged chunks moved from an old, path-bearing id (no embedding).")
     files: int = 0
     chunks: int = 0
     flagged: int = Field(default=0, description="Chunks flagged as instruction-like.")

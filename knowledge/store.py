@@ -134,20 +134,36 @@ class KnowledgeStore:
         questions = self._questions(workspace)
         by_id: dict[str, Chunk] = {chunk.id: chunk for chunk in chunks}  # a later duplicate id wins
         existing: dict[str, str] = {}
+        stored: dict[str, dict[str, Any]] = {}
         ids = list(by_id)
         for start in range(0, len(ids), _PAGE):
             for cid, _doc, meta in _rows(collection.get(ids=ids[start : start + _PAGE], include=["metadatas"])):
                 existing[cid] = str(meta.get("content_hash", ""))
+                stored[cid] = meta
+        rekeyed = self._rekey(collection, questions, [c for c in by_id.values() if c.id not in existing],
+                              set(by_id), workspace)
+        # Same id and content, but stored under an old, path-bearing source name: new metadata only.
+        renamed = [c for c in by_id.values() if c.id in stored and existing[c.id] == c.content_hash
+                   and stored[c.id].get("source") != c.source]
+        if renamed:
+            metas = [c.to_metadata(workspace, str(stored[c.id].get("ingested_at", "")), MODEL_ID) for c in renamed]
+            collection.update(ids=[c.id for c in renamed], metadatas=metas)
+            faqs = [(c.id, m) for c, m in zip(renamed, metas, strict=True) if c.question]
+            if faqs:
+                questions.update(ids=[i for i, _m in faqs], metadatas=[m for _i, m in faqs])
+            rekeyed |= {c.id: c.content_hash for c in renamed}
+        existing |= rekeyed
         todo = [c for c in by_id.values() if existing.get(c.id) != c.content_hash]
         report = IngestReport(
             workspace=workspace, chunks=len(by_id), unchanged=len(by_id) - len(todo),
-            updated=sum(1 for c in todo if c.id in existing), embedding_model=MODEL_ID,
+            updated=sum(1 for c in todo if c.id in existing and c.id not in rekeyed), embedding_model=MODEL_ID,
+            rekeyed=len(rekeyed),
         )
         report.added = len(todo) - report.updated
         self._write(collection, questions, todo, workspace, report, progress)
         if prune_sources is not None:
             report.removed = self._prune(collection, questions, prune_sources, set(by_id))
-        if todo or report.removed:
+        if todo or report.removed or rekeyed:
             self._touch(collection)
         per_source: dict[str, FileReport] = {}
         for chunk in by_id.values():
@@ -159,6 +175,53 @@ class KnowledgeStore:
         report.flagged = sum(d.flagged for d in report.documents)
         report.seconds = time.perf_counter() - started
         return report
+
+    def _rekey(
+        self, collection: Any, questions: Any, missing: list[Chunk], keep: set[str], workspace: str
+    ) -> dict[str, str]:
+        """Move stored chunks whose id embeds an old, machine-specific path to their new id, vectors and all.
+
+        Knowledge ids once started with the file's path as seen from the ingesting machine
+        (``/home/ci/checkout/samples/knowledge/faq.md#…`` or ``samples/knowledge/faq.md#…``). A stored
+        chunk with the same content whose id ends with ``/`` + the new id is that chunk under its old
+        name: it is copied under the new id (text, metadata and both embeddings; nothing is embedded
+        again) and the old id is deleted. Returns {new id: content hash} of the chunks moved.
+        """
+        wanted: dict[str, list[Chunk]] = {}
+        for chunk in missing:
+            wanted.setdefault(chunk.content_hash, []).append(chunk)
+        if not wanted:
+            return {}
+        moves: dict[str, Chunk] = {}  # old id → chunk under its new id
+        taken: set[str] = set()
+        hashes = list(wanted)
+        for start in range(0, len(hashes), 100):
+            got = collection.get(where={"content_hash": {"$in": hashes[start : start + 100]}}, include=["metadatas"])
+            for old_id, _doc, meta in _rows(got):
+                if old_id in keep:
+                    continue
+                for chunk in wanted.get(str(meta.get("content_hash", "")), []):
+                    if old_id.endswith("/" + chunk.id) and chunk.id not in taken:
+                        moves[old_id] = chunk
+                        taken.add(chunk.id)
+                        break
+        if not moves:
+            return {}
+        old_ids = list(moves)
+        for start in range(0, len(old_ids), _UPSERT_BATCH):
+            batch = old_ids[start : start + _UPSERT_BATCH]
+            got = collection.get(ids=batch, include=["embeddings", "documents", "metadatas"])
+            rows = list(zip(got["ids"], got["embeddings"], got["documents"], got["metadatas"], strict=True))
+            metas = {cid: moves[cid].to_metadata(workspace, str((meta or {}).get("ingested_at", "")), MODEL_ID)
+                     for cid, _v, _d, meta in rows}
+            collection.upsert(ids=[moves[cid].id for cid, *_ in rows], embeddings=[v for _c, v, _d, _m in rows],
+                              documents=[d or "" for _c, _v, d, _m in rows], metadatas=[metas[cid] for cid, *_ in rows])
+            q = questions.get(ids=batch, include=["embeddings"])
+            if q["ids"]:
+                questions.upsert(ids=[moves[cid].id for cid in q["ids"]], embeddings=list(q["embeddings"]),
+                                 metadatas=[metas[cid] for cid in q["ids"]])
+            self._delete_ids(collection, questions, [cid for cid, *_ in rows])
+        return {chunk.id: chunk.content_hash for chunk in moves.values()}
 
     def _write(
         self, collection: Any, questions: Any, todo: list[Chunk], workspace: str, report: IngestReport,

@@ -72,7 +72,9 @@ def ingest(
         console.print(table)
     console.print(
         f"[bold]{ws}[/bold]: {report.files} files, {report.chunks} chunks — added {report.added}, "
-        f"updated {report.updated}, unchanged {report.unchanged}, removed {report.removed}; "
+        f"updated {report.updated}, unchanged {report.unchanged}, removed {report.removed}"
+        + (f" (re-keyed {report.rekeyed} from old path-based ids, not re-embedded)" if report.rekeyed else "")
+        + "; "
         f"embedded {report.embedded} texts in {report.embed_seconds:.1f}s of {report.seconds:.1f}s"
         + (f"; [yellow]{report.flagged} chunks flagged as instruction-like[/yellow]" if report.flagged else "")
     )

@@ -16,9 +16,16 @@ from testkit.live import ROOT, SHARED_DATA
 def test_builtin_suites_load_without_shared_data(tmp_path: Path) -> None:
     assert {"tone", "accuracy", "triage", "retrieval", "safety"} <= set(builtin_names())
     sizes = {name: len(load_suite(name).cases) for name in ("tone", "accuracy", "triage", "retrieval")}
-    assert sizes == {"tone": 12, "accuracy": 24, "triage": 20, "retrieval": 34}
+    assert sizes == {"tone": 24, "accuracy": 45, "triage": 37, "retrieval": 34}
     accuracy = load_suite("accuracy")
-    assert all(c.expect.knowledge_ids and c.expect.facts and c.expect.reference for c in accuracy.cases)
+    original = [c for c in accuracy.cases if not c.id.startswith("acc19-")]
+    assert all(c.expect.knowledge_ids and c.expect.facts and c.expect.reference for c in original)
+    # Issue 19's cases say what kind of reply is right: an answer citing its FAQ, a hold, or thanks.
+    added = [c for s in ("accuracy", "tone", "triage") for c in load_suite(s).cases if "19-" in c.id]
+    assert len(added) >= 40
+    assert all(c.expect.route and (c.expect.intent or c.expect.reply or c.expect.escalate_to or c.expect.forbidden)
+               for c in added)
+    assert all(c.expect.knowledge_ids for c in added if c.expect.reply == "answer")
     assert load_suite("retrieval").mode == "retrieval"
     with pytest.raises(SuiteUnavailable, match="garak_injection, bipia"):
         load_suite("safety", shared=tmp_path / "no-shared-data")

@@ -68,9 +68,9 @@ def cli_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 def test_community_triage_routes_with_reasons() -> None:
     triager = Triager()
     cases = {
-        "My battery caught fire while charging, my lawyer will call you": ("escalate", "Trust & Safety"),
-        "someone logged into my account and changed my password": ("escalate", "Security"),
-        "I've been double charged for my order and want a chargeback": ("escalate", "Billing"),
+        "My battery caught fire while charging, my lawyer will call you": ("escalate", "trust-and-safety"),
+        "someone logged into my account and changed my password": ("escalate", "security"),
+        "I've been double charged for my order and want a chargeback": ("escalate", "billing"),
         "you are all a bunch of idiots and morons": ("moderate", None),
         "FREE crypto giveaway!! dm me for cheap followers": ("ignore", None),
         "how long does shipping to the UK take?": ("draft", None),
@@ -181,11 +181,18 @@ def test_intents_eval_skips_without_data(cli_data: Path, tmp_path: Path) -> None
 
 
 def test_teams_come_from_the_escalation_guideline() -> None:
-    guideline = {"id": "esc", "attrs": {"guideline": "escalation", "teams": {"legal": "Outside Counsel"},
-                                        "vip_handles": ["@famous_rider"]}}
+    guideline = {"id": "esc", "attrs": {"guideline": "escalation", "teams": {
+        "legal": "Outside Counsel", "billing": {"id": "payments-ops", "name": "Payments & Refunds"}},
+        "vip_handles": ["@famous_rider"]}}
     triager = Triager()
     legal = triager.triage(_message("I'm taking you to small claims court over this"), [guideline])
-    assert (legal.route, legal.escalate_to, legal.reason_category) == ("escalate", "Outside Counsel", "legal")
+    # One stable id (a slug of the display name, or the id the guideline gives) and a display name.
+    assert (legal.route, legal.escalate_to, legal.escalate_to_name, legal.reason_category) == (
+        "escalate", "outside-counsel", "Outside Counsel", "legal")
+    billing = triager.triage(_message("you charged my card twice for the same order"), [guideline])
+    assert (billing.escalate_to, billing.escalate_to_name) == ("payments-ops", "Payments & Refunds")
+    safety = triager.triage(_message("my battery is smoking in the garage"), [guideline])
+    assert (safety.escalate_to, safety.escalate_to_name) == ("trust-and-safety", "Trust & Safety")
     vip = triager.triage(InboundMessage(id=3, platform="x", external_id="f", text="nice bikes",
                                         author=Author(id="f", handle="famous_rider")), [guideline])
     assert "vip" in vip.risk_flags
