@@ -24,7 +24,7 @@ from agent.llm import LLMDrafter
 from agent.risk import looks_abusive, looks_like_spam, risk_flags, route_message, urgency
 from agent.state import InboundMessage, Triage
 from agent.taxonomy import TaxonomyStore, community_classifier
-from knowledge.embeddings import embed_texts
+from knowledge.embeddings import embed_cached
 
 log = logging.getLogger("replydesk.agent.triage")
 _STRIP_FOR_LANGUAGE = re.compile(r"(@\w+|#\w+|https?://\S+)")
@@ -98,7 +98,7 @@ class Triager:
         if not messages:
             return []
         texts = [m.text for m in messages]
-        vectors = embed_texts(texts)
+        vectors = embed_cached(texts)
         categories = community_classifier().predict(texts, vectors)
         team = self.taxonomies.get(messages[0].workspace) if self.taxonomies is not None else None
         intents: list[IntentPrediction | None] = (

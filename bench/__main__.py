@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import logging
 
-from bench import evals, insights, knowledge, loop, queue
+from bench import evals, graph, insights, knowledge, loop, queue
 
 BENCHMARKS = {
     "loop": loop.main,
+    "graph": graph.main,
     "knowledge": knowledge.main,
     "queue": queue.main,
     "evals": evals.main,
