@@ -23,7 +23,7 @@ from agent.guidelines import BrandRules, PlatformProfile
 from agent.prompts import DRAFT_SYSTEM, DRAFT_USER, JSON_ONLY_SUFFIX, TRIAGE_SYSTEM, TRIAGE_USER
 from agent.resilience import LLMGuard, source_key
 from agent.state import DraftResult, InboundMessage, ThreadSummary
-from replydesk.settings import Settings
+from ground.settings import Settings
 
 _FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.MULTILINE)
 Parsed = TypeVar("Parsed", bound=BaseModel)

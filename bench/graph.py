@@ -22,9 +22,9 @@ from agent.runner import ReplyRunner
 from agent.state import Author, InboundMessage
 from knowledge.ingest import ingest_paths
 from knowledge.store import KnowledgeStore
-from tests.live import SAMPLES, make_settings
-from tests.llm_scripts import grounded_reply
-from tests.openai_stub import OpenAIStub
+from testkit.live import SAMPLES, make_settings
+from testkit.llm_scripts import grounded_reply
+from testkit.openai_stub import OpenAIStub
 
 N_MESSAGES = int(os.environ.get("BENCH_GRAPH_MESSAGES", "60"))
 WARMUP = 5

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Literal
 
 import openai
 
-from replydesk.settings import Settings
+from ground.settings import Settings
 
 if TYPE_CHECKING:
     from insights.schemas import Summary

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import inspect
 
-from api.db import make_engine
-from replydesk.settings import Settings
-from tests import pg
-from tests.live import ROOT, make_settings, process_env
+from desk.db import make_engine
+from ground.settings import Settings
+from testkit import pg
+from testkit.live import ROOT, make_settings, process_env
 
 PROCESSES = 4
 
@@ -40,8 +40,8 @@ def fresh_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[S
 def test_processes_migrating_a_fresh_database_at_once_all_succeed(fresh_settings: Settings) -> None:
     env = process_env(fresh_settings)
     # Each process migrates, then opens the checkpointer and the store as a worker does at start.
-    script = ("from api.db import migrate; from agent.memory import open_store; "
-              "from agent.runner import open_checkpointer; from replydesk.settings import get_settings; "
+    script = ("from desk.db import migrate; from agent.memory import open_store; "
+              "from agent.runner import open_checkpointer; from ground.settings import get_settings; "
               "s = get_settings(); migrate(s); open_checkpointer(s); open_store(s)")
     procs = [subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for _ in range(PROCESSES)]

@@ -6,11 +6,11 @@ import hashlib
 import time
 from datetime import timedelta
 
-from api.auth import create_key
-from api.db import session_scope
-from api.models import IdempotencyRecord, utcnow
+from desk.db import session_scope
+from desk.keys import create_key
+from desk.models import IdempotencyRecord, utcnow
+from testkit.seed import seed_drafts
 from tests.conftest import LiveServer, message_body
-from tests.seed import seed_drafts
 
 
 def test_claim_lock_blocks_others_until_it_expires(backend_live: LiveServer) -> None:
