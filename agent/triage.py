@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from functools import lru_cache
 from typing import Any
 
 from agent.errors import DraftingError
@@ -34,18 +33,26 @@ _MIN_ROUTING_CONFIDENCE = 0.5
 _language_lock = threading.Lock()
 
 
-@lru_cache(maxsize=1)
+_models: dict[str, Any] = {}
+_load_lock = threading.Lock()  # lru_cache would let concurrent first callers each load their own copy
+
+
 def _vader() -> Any:
-    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+    with _load_lock:
+        if "vader" not in _models:
+            from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-    return SentimentIntensityAnalyzer()
+            _models["vader"] = SentimentIntensityAnalyzer()
+        return _models["vader"]
 
 
-@lru_cache(maxsize=1)
 def _language_identifier() -> Any:
-    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+    with _load_lock:
+        if "langid" not in _models:
+            from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
-    return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+            _models["langid"] = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+        return _models["langid"]
 
 
 def sentiment(text: str) -> tuple[str, float]:
@@ -80,6 +87,12 @@ class Triager:
     def __init__(self, taxonomies: TaxonomyStore | None = None, llm: LLMDrafter | None = None) -> None:
         self.taxonomies = taxonomies
         self.llm = llm
+
+    def warm(self) -> None:
+        """Load the models triage uses (once per process) before lanes start drafting in parallel."""
+        _vader()
+        _language_identifier()
+        community_classifier()
 
     def triage(
         self, message: InboundMessage, guidelines: list[dict[str, Any]] | None = None, use_llm: bool = False

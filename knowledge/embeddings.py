@@ -25,6 +25,7 @@ MODEL_ID = "all-MiniLM-L6-v2-onnx-int8"
 DIMENSIONS = 384
 MAX_TOKENS = 256  # the model was trained on 256-token inputs; longer ones are truncated
 BATCH_SIZE = 64
+BATCH_TOKENS = 2048
 CACHE_SIZE = 8192  # vectors of recently seen texts: 8192 x 1.5 KB = 12 MB
 
 
@@ -55,6 +56,9 @@ class MiniLMEncoder:
         # One thread per run, and no spinning: the session runs concurrently from several threads (ORT
         # releases the GIL), which is how drafting lanes and bulk encoding use the cores. Intra-op
         # threads that spin-wait burn CPU on a shared or busy host and stall when one is descheduled.
+        # No memory arena: it keeps the peak of the largest batch ever run for the life of the process
+        # (hundreds of MB after one long batch); plain allocations cost little at these sizes.
+        options.enable_cpu_mem_arena = False
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
@@ -68,8 +72,17 @@ class MiniLMEncoder:
         out = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)
         # Sorting by length keeps padding (wasted compute) small within each batch.
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        batches = [order[start : start + BATCH_SIZE] for start in range(0, len(order), BATCH_SIZE)]
-        if len(batches) == 1:
+        batches: list[list[int]] = [[]]
+        for i in order:
+            # A batch is padded to its longest text: bound its tokens (≈ characters / 4) as well as its
+            # size, or one batch of long texts holds hundreds of MB of activations.
+            longest = min(MAX_TOKENS, len(texts[i]) // 4 + 2)
+            if batches[-1] and (len(batches[-1]) >= BATCH_SIZE or (len(batches[-1]) + 1) * longest > BATCH_TOKENS):
+                batches.append([])
+            batches[-1].append(i)
+        if len(batches) <= 1:
+            if not texts:
+                return out
             out[batches[0]] = self._encode_batch([texts[i] or " " for i in batches[0]])
             return out
         results = self._pool.map(lambda idx: self._encode_batch([texts[i] or " " for i in idx]), batches)
@@ -173,7 +186,11 @@ class _Coalescer:
             self._running = True
             batch, self._queue = self._queue, []
         try:
-            vectors = get_encoder().encode([t for texts_, _b in batch for t in texts_])
+            # Lanes drafting replies to the same FAQ ask for the same windows at once: encode each once.
+            unique = list(dict.fromkeys(t for texts_, _b in batch for t in texts_))
+            row_of = {t: i for i, t in enumerate(unique)}
+            encoded = get_encoder().encode(unique)
+            vectors = encoded[[row_of[t] for texts_, _b in batch for t in texts_]]
         except BaseException:
             with self._cond:
                 self._running = False
