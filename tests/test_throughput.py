@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -32,6 +32,7 @@ from testkit.live import ROOT, make_settings, process_env, wait_for
 from testkit.llm_scripts import grounded_reply
 from testkit.openai_stub import OpenAIStub
 
+StartWorker = Callable[[Settings, Engine], None]
 QUESTIONS = ["how long does shipping to the UK take?", "what's your return window?",
              "is there a student discount?", "how do I pair the app?", "do you ship to Canada?"]
 
@@ -72,7 +73,7 @@ def _assert_each_drafted_once_by_llm(engine: Engine, messages: int) -> None:
 
 
 @pytest.fixture
-def run_worker() -> Iterator[object]:
+def run_worker() -> Iterator[StartWorker]:
     started: list[tuple[threading.Event, threading.Thread, ReplyRunner]] = []
 
     def start(settings: Settings, engine: Engine) -> None:
@@ -89,7 +90,7 @@ def run_worker() -> Iterator[object]:
         runner.close()
 
 
-def test_concurrency_cap_never_exceeded(kb_settings: Settings, llm_stub: OpenAIStub, run_worker) -> None:  # type: ignore[no-untyped-def]
+def test_concurrency_cap_never_exceeded(kb_settings: Settings, llm_stub: OpenAIStub, run_worker: StartWorker) -> None:
     """16 lanes, an endpoint capped at 4 in our settings: the server never holds more than 4 of ours."""
     settings = kb_settings.model_copy(update={"worker_concurrency": 16, "llm_concurrency": 4})
     llm_stub.latency = 0.2
@@ -103,7 +104,9 @@ def test_concurrency_cap_never_exceeded(kb_settings: Settings, llm_stub: OpenAIS
     _assert_each_drafted_once_by_llm(engine, 40)
 
 
-def test_429_storm_loses_and_doubles_nothing(kb_settings: Settings, llm_stub: OpenAIStub, run_worker) -> None:  # type: ignore[no-untyped-def]
+def test_429_storm_loses_and_doubles_nothing(
+    kb_settings: Settings, llm_stub: OpenAIStub, run_worker: StartWorker
+) -> None:
     """An endpoint that takes 3 at once and refuses a burst of requests outright: every message still gets
     exactly one LLM draft; the limiter saw the 429s and lowered its cap."""
     settings = kb_settings.model_copy(update={"worker_concurrency": 12, "llm_concurrency": 12,
