@@ -39,8 +39,11 @@ def extractive_summary(message: InboundMessage, draft: DraftResult | None) -> Th
     if draft is None or draft.needs_human_answer or not draft.text.strip():
         open_questions = questions
     elif questions:
-        vectors = embed_cached([draft.text, *questions])
-        scores = vectors[1:] @ vectors[0]
+        # Against the draft's sentences (the best one counts), not the whole draft: the claim check
+        # embeds the same sentences, and a question is answered by a sentence, whatever surrounds it.
+        replies = split_sentences(draft.text) or [draft.text]
+        vectors = embed_cached([*replies, *questions])
+        scores = (vectors[len(replies):] @ vectors[: len(replies)].T).max(axis=1)
         open_questions = [q for q, s in zip(questions, scores, strict=True) if s < _ANSWERED]
     else:
         open_questions = []

@@ -86,7 +86,7 @@ def main() -> None:
             calls = (stub.calls - calls_before) / N_MESSAGES
             if profiler is not None:
                 profiler.disable()
-                pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
+                pstats.Stats(profiler).sort_stats(os.environ.get("BENCH_PROFILE_SORT", "cumulative")).print_stats(45)
         finally:
             runner.close()
     overhead = [t - calls * llm_seconds for t in times]
