@@ -16,11 +16,13 @@ the limiter and which retries 429s itself (see :class:`LimitedTransport`).
 
 How the cap adapts (AIMD): it starts at the configured concurrency. A 429 shows the endpoint could not
 take the ``n`` requests we had in flight when the refused one was sent, so the cap drops to ``n - 1``
-(at least one below the current cap): from 32 to the endpoint's own 8 in one round, not by halving
-eight times. After as many successes in a row as the cap, it rises by one, probing back up to the
-configured maximum. ``Retry-After`` is honoured by the refused request; when requests sent *after* the
-cap dropped are refused too (the endpoint is rate limiting, not just full), every new request waits it
-out. Requests and tokens per minute are a sliding 60-second window; tokens are estimated before the call.
+(at least one below the current cap; later refusals of the same burst only lower it to their own
+``n - 1``): from 32 to the endpoint's own 8 in one round, not by halving eight times. After as many
+successes in a row as the cap, it rises by one, probing back up to the configured maximum; a refused
+probe costs one 429 and one step down. ``Retry-After`` is honoured by the refused request; when a request
+is refused at or below the level the last decrease settled on (the endpoint is rate limiting, not just
+full), every new request waits it out too. Requests and tokens per minute are a sliding 60-second
+window; tokens are estimated before the call.
 """
 
 from __future__ import annotations
@@ -84,6 +86,7 @@ class EndpointLimiter:
         self.rate_limited = 0
         self._streak = 0
         self._epoch = 0  # bumped on each decrease; tells a fresh 429 from one of the same burst
+        self._cut: int | None = None  # the cap the last decrease set
         self._paused_until = 0.0
         self._sent: deque[tuple[float, int]] = deque()  # (time, estimated tokens) of the last minute
         self._tokens = 0
@@ -170,12 +173,18 @@ class EndpointLimiter:
             elif outcome == "429":
                 self.rate_limited += 1
                 self._streak = 0
-                if slot.epoch == self._epoch:  # the first refusal of requests sent at this cap
-                    self.limit = max(1, min(self.limit - 1, slot.in_flight_at_send - 1))
+                n = slot.in_flight_at_send
+                if slot.epoch == self._epoch:  # sent under the current cap
+                    if retry_after is not None and self._cut is not None and n <= self._cut:
+                        # Refused at a level that was fine before (not a probe above it): the endpoint
+                        # is rate limiting, so everyone waits out its Retry-After, not just this request.
+                        self._paused_until = max(self._paused_until, time.monotonic() + retry_after)
+                    self.limit = max(1, min(self.limit - 1, n - 1))
                     self._epoch += 1
-                elif retry_after is not None:
-                    # Refused although sent under the lowered cap: the endpoint wants a pause from everyone.
-                    self._paused_until = max(self._paused_until, time.monotonic() + retry_after)
+                    self._cut = self.limit
+                else:  # more refusals of an earlier burst: never above what each one showed
+                    self.limit = max(1, min(self.limit, n - 1))
+                    self._cut = min(self._cut or self.limit, self.limit)
             self._cond.notify_all()
 
     def state(self) -> LimiterState:
