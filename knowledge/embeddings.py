@@ -88,6 +88,7 @@ class MiniLMEncoder:
         results = self._pool.map(lambda idx: self._encode_batch([texts[i] or " " for i in idx]), batches)
         for idx, vectors in zip(batches, results, strict=True):
             out[idx] = vectors
+        _return_free_memory()
         return out
 
     def _encode_batch(self, texts: list[str]) -> np.ndarray:
@@ -102,6 +103,27 @@ class MiniLMEncoder:
         pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         return (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
+
+
+@lru_cache(maxsize=1)
+def _libc() -> Any:
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return libc if hasattr(libc, "malloc_trim") else None
+    except OSError:
+        return None
+
+
+def _return_free_memory() -> None:
+    """After a bulk encode, hand the activations' freed heap back to the OS. glibc keeps it in the
+    encoding threads' arenas otherwise: on the sample brand an ingest left 977 MB resident, 450 MB after
+    ``malloc_trim``. A no-op where there is no glibc."""
+    libc = _libc()
+    if libc is not None:
+        libc.malloc_trim(0)
 
 
 _encoder: MiniLMEncoder | None = None
