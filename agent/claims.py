@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import pairwise
 from typing import Any
 
 import numpy as np
 
 from ground.text import sentences
-from knowledge.embeddings import embed_texts
+from knowledge.embeddings import embed_cached
 
 SUPPORT_THRESHOLD = 0.62
 _NON_FACTUAL = re.compile(
@@ -62,19 +63,31 @@ def is_factual(sentence: str, names: set[str], boilerplate: str = "") -> bool:
     return sentence.lower().strip(" !.,") not in names
 
 
-def _windows(text: str) -> list[str]:
-    sentences = split_sentences(text)
-    pairs = [f"{a} {b}" for a, b in pairwise(sentences)]
-    return sentences + pairs + ([text] if text.strip() else [])
+@lru_cache(maxsize=4096)
+def _windows(text: str) -> tuple[str, ...]:
+    parts = split_sentences(text)
+    pairs = [f"{a} {b}" for a, b in pairwise(parts)]
+    return (*parts, *pairs, *([text] if text.strip() else []))
 
 
 def _normalise_number(value: str) -> str:
     return value.replace(",", "").rstrip(".")
 
 
-def _unsupported_details(sentence: str, source: str, names: set[str]) -> list[str]:
-    lowered = source.lower()
-    numbers = {_normalise_number(n) for n in _NUMBER.findall(source)}
+@dataclass(frozen=True)
+class _SourceFacts:
+    """What the detail checks look up in the cited text, computed once per draft (not per sentence)."""
+
+    lowered: str
+    numbers: frozenset[str]
+
+    @classmethod
+    def of(cls, source: str) -> _SourceFacts:
+        return cls(source.lower(), frozenset(_normalise_number(n) for n in _NUMBER.findall(source)))
+
+
+def _unsupported_details(sentence: str, facts: _SourceFacts, names: set[str]) -> list[str]:
+    lowered, numbers = facts.lowered, facts.numbers
     missing = [n for n in _NUMBER.findall(sentence) if _normalise_number(n) not in numbers]
     missing += [w for w in re.findall(r"[a-z]+", sentence.lower()) if w in _NUMBER_WORDS
                 and _NUMBER_WORDS[w] not in numbers and w not in lowered]
@@ -99,12 +112,14 @@ def check_claims(
     if not cited:
         return [ClaimVerdict(c, 0.0, False, "no cited source") for c in claims]
     windows = [w for h in cited for w in _windows(str(h.get("text") or ""))]
-    vectors = embed_texts(claims + windows)
+    # Windows come from the knowledge base and recur across messages: embedded once per process.
+    vectors = embed_cached(claims + windows)
     claim_vectors, window_vectors = vectors[: len(claims)], vectors[len(claims) :]
     best = (claim_vectors @ window_vectors.T).max(axis=1) if len(windows) else np.zeros(len(claims))
     verdicts = []
+    facts = _SourceFacts.of(source_text)
     for claim, score in zip(claims, best, strict=True):
-        details = _unsupported_details(claim, source_text, names)
+        details = _unsupported_details(claim, facts, names)
         if score < threshold:
             verdicts.append(ClaimVerdict(claim, round(float(score), 3), False, "not close to any cited sentence"))
         elif details:

@@ -20,6 +20,7 @@ from tenacity import retry, retry_if_exception_type, stop_after_attempt
 
 from agent.errors import DraftingError
 from agent.guidelines import BrandRules, PlatformProfile
+from agent.limited_http import limited_http_client
 from agent.prompts import DRAFT_SYSTEM, DRAFT_USER, JSON_ONLY_SUFFIX, TRIAGE_SYSTEM, TRIAGE_USER
 from agent.resilience import LLMGuard, source_key
 from agent.state import DraftResult, InboundMessage, ThreadSummary
@@ -81,6 +82,7 @@ class LLMDrafter:
             api_key=settings.llm_api_key or "not-needed",
             timeout=settings.llm_timeout,
             max_retries=settings.llm_max_retries,
+            http_client=limited_http_client(settings),  # per-endpoint limits shared by every caller
         )
         self.guard = guard or LLMGuard(settings, None)
         self.canary = canary

@@ -22,7 +22,7 @@ import numpy as np
 from langgraph.store.base import BaseStore
 
 from ground.settings import Settings
-from knowledge.embeddings import embed_texts
+from knowledge.embeddings import embed_cached
 
 log = logging.getLogger("replydesk.agent.memory")
 NAMESPACE = "replydesk"
@@ -72,7 +72,7 @@ class ExampleMemory:
         citations: list[str],
         actor: str = "",
     ) -> None:
-        vector = embed_texts([message_text])[0]
+        vector = embed_cached([message_text])[0]
         self.store.put(
             self._namespace(workspace),
             f"message-{message_id}",
@@ -96,7 +96,7 @@ class ExampleMemory:
         items = [i for i in items if i.key != exclude and isinstance(i.value.get("vector"), list)]
         if not items:
             return []
-        query = embed_texts([text])[0]
+        query = embed_cached([text])[0]
         matrix = np.array([i.value["vector"] for i in items], dtype=np.float32)
         scores = matrix @ query
         # Edited approvals teach the most (a CM corrected the draft): small tie-break in their favour.

@@ -56,13 +56,17 @@ class ReplyRunner:
                 return ReviewRequest.model_validate(pending.value)
         return None
 
+    # durability="exit": a run writes its checkpoint once, when it pauses for review or ends (before
+    # invoke returns), not after every node. Intermediate checkpoints were never used: a retried job
+    # starts the thread over (start() with input) or finds it still paused (resume()), and each write
+    # serialised the whole state through the one checkpointer connection every lane shares.
     def start(self, thread_id: str, message: InboundMessage) -> ReviewRequest | None:
         """Run a new thread up to review. Re-running a thread already paused returns its request."""
         paused = self.pending_request(thread_id)
         if paused is not None:
             return paused
         result = self.graph.invoke(
-            {"message": message.model_dump()}, self._config(thread_id), context=self.runtime, durability="sync"
+            {"message": message.model_dump()}, self._config(thread_id), context=self.runtime, durability="exit"
         )
         return _interrupt_of(result)
 
@@ -72,7 +76,7 @@ class ReplyRunner:
             # Resuming a thread that is not paused would silently start over or no-op.
             return None
         result = self.graph.invoke(
-            Command(resume=decision.model_dump()), self._config(thread_id), context=self.runtime, durability="sync"
+            Command(resume=decision.model_dump()), self._config(thread_id), context=self.runtime, durability="exit"
         )
         return _interrupt_of(result)
 

@@ -11,7 +11,7 @@ import re
 
 from agent.claims import split_sentences
 from agent.state import DraftResult, InboundMessage, ThreadSummary
-from knowledge.embeddings import embed_texts
+from knowledge.embeddings import embed_cached
 
 _REQUEST = re.compile(
     r"\?|\b(can|could|would|will) (you|i|we)\b|\b(please|pls|plz|need|want|looking for|how (do|can|long|much)|"
@@ -39,8 +39,11 @@ def extractive_summary(message: InboundMessage, draft: DraftResult | None) -> Th
     if draft is None or draft.needs_human_answer or not draft.text.strip():
         open_questions = questions
     elif questions:
-        vectors = embed_texts([draft.text, *questions])
-        scores = vectors[1:] @ vectors[0]
+        # Against the draft's sentences (the best one counts), not the whole draft: the claim check
+        # embeds the same sentences, and a question is answered by a sentence, whatever surrounds it.
+        replies = split_sentences(draft.text) or [draft.text]
+        vectors = embed_cached([*replies, *questions])
+        scores = (vectors[len(replies):] @ vectors[: len(replies)].T).max(axis=1)
         open_questions = [q for q, s in zip(questions, scores, strict=True) if s < _ANSWERED]
     else:
         open_questions = []

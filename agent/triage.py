@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from functools import lru_cache
 from typing import Any
 
 from agent.errors import DraftingError
@@ -24,7 +23,7 @@ from agent.llm import LLMDrafter
 from agent.risk import looks_abusive, looks_like_spam, risk_flags, route_message, urgency
 from agent.state import InboundMessage, Triage
 from agent.taxonomy import TaxonomyStore, community_classifier
-from knowledge.embeddings import embed_texts
+from knowledge.embeddings import embed_cached
 
 log = logging.getLogger("replydesk.agent.triage")
 _STRIP_FOR_LANGUAGE = re.compile(r"(@\w+|#\w+|https?://\S+)")
@@ -35,18 +34,26 @@ _language_lock = threading.Lock()
 _CRISIS_FLAGS = frozenset({"self_harm", "safety", "legal_threat"})
 
 
-@lru_cache(maxsize=1)
+_models: dict[str, Any] = {}
+_load_lock = threading.Lock()  # lru_cache would let concurrent first callers each load their own copy
+
+
 def _vader() -> Any:
-    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+    with _load_lock:
+        if "vader" not in _models:
+            from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-    return SentimentIntensityAnalyzer()
+            _models["vader"] = SentimentIntensityAnalyzer()
+        return _models["vader"]
 
 
-@lru_cache(maxsize=1)
 def _language_identifier() -> Any:
-    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+    with _load_lock:
+        if "langid" not in _models:
+            from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
-    return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+            _models["langid"] = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+        return _models["langid"]
 
 
 def sentiment(text: str) -> tuple[str, float]:
@@ -95,6 +102,12 @@ class Triager:
         self.taxonomies = taxonomies
         self.llm = llm
 
+    def warm(self) -> None:
+        """Load the models triage uses (once per process) before lanes start drafting in parallel."""
+        _vader()
+        _language_identifier()
+        community_classifier()
+
     def triage(
         self, message: InboundMessage, guidelines: list[dict[str, Any]] | None = None, use_llm: bool = False
     ) -> Triage:
@@ -112,7 +125,7 @@ class Triager:
         if not messages:
             return []
         texts = [m.text for m in messages]
-        vectors = embed_texts(texts)
+        vectors = embed_cached(texts)
         categories = community_classifier().predict(texts, vectors)
         team = self.taxonomies.get(messages[0].workspace) if self.taxonomies is not None else None
         intents: list[IntentPrediction | None] = (

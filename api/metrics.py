@@ -16,6 +16,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 from sqlalchemy.engine import Engine
 
+from agent.limits import limiter_states
+from desk.gauges import worker_gauges
 from desk.stats import Distribution, QueueStats, queue_stats
 
 
@@ -77,12 +79,60 @@ class QueueCollector(Collector):
         yield tokens
 
 
+class BackpressureCollector(Collector):
+    """This process's lanes and LLM endpoints, from counters kept as things happen (no database)."""
+
+    def collect(self) -> Iterator[Any]:
+        w = worker_gauges.snapshot()
+        for name, value, doc in (
+            ("replydesk_worker_lanes", w.lanes, "Jobs this process may run at once."),
+            ("replydesk_worker_jobs_in_flight", w.jobs_in_flight, "Jobs this process is running now."),
+        ):
+            gauge = GaugeMetricFamily(name, doc)
+            gauge.add_metric([], float(value))
+            yield gauge
+        jobs = CounterMetricFamily("replydesk_worker_jobs", "Jobs this process finished.", labels=["outcome"])
+        jobs.add_metric(["done"], float(w.jobs_done))
+        jobs.add_metric(["error"], float(w.jobs_failed))
+        yield jobs
+        recent = GaugeMetricFamily("replydesk_recent_time_to_draft_seconds",
+                                   f"Message accepted -> draft queued, over this process's last {w.recent_drafts} "
+                                   "drafts.", labels=["quantile"])
+        for quantile, seconds in (("0.5", w.time_to_draft_p50), ("0.95", w.time_to_draft_p95)):
+            if seconds is not None:
+                recent.add_metric([quantile], seconds)
+        yield recent
+        labels = ["endpoint"]
+        families: dict[str, GaugeMetricFamily | CounterMetricFamily] = {
+            "limit": GaugeMetricFamily("replydesk_llm_concurrency_limit",
+                                       "Requests allowed in flight now (lowered on 429s, probed back up).",
+                                       labels=labels),
+            "max_limit": GaugeMetricFamily("replydesk_llm_concurrency_max", "Configured concurrency cap.",
+                                           labels=labels),
+            "in_flight": GaugeMetricFamily("replydesk_llm_in_flight", "LLM requests in flight.", labels=labels),
+            "waiting": GaugeMetricFamily("replydesk_llm_waiting", "LLM requests waiting for a slot.", labels=labels),
+            "paused_seconds": GaugeMetricFamily("replydesk_llm_paused_seconds",
+                                                "Seconds left of a Retry-After pause.", labels=labels),
+            "requests_last_minute": GaugeMetricFamily("replydesk_llm_requests_last_minute",
+                                                      "Requests sent in the last 60 s.", labels=labels),
+            "tokens_last_minute": GaugeMetricFamily("replydesk_llm_tokens_last_minute",
+                                                    "Estimated tokens sent in the last 60 s.", labels=labels),
+            "requests": CounterMetricFamily("replydesk_llm_requests", "LLM requests sent.", labels=labels),
+            "rate_limited": CounterMetricFamily("replydesk_llm_rate_limited", "429 answers received.", labels=labels),
+        }
+        for state in limiter_states():
+            for field, family in families.items():
+                family.add_metric([state.endpoint], float(getattr(state, field)))
+        yield from families.values()
+
+
 class Metrics:
     """One registry per app: the queue collector plus in-process request latency."""
 
     def __init__(self, engine: Engine, cache_seconds: float = 10.0) -> None:
         self.registry = CollectorRegistry()
         self.registry.register(QueueCollector(engine, cache_seconds))
+        self.registry.register(BackpressureCollector())
         self.requests = Histogram(
             "replydesk_http_request_seconds", "HTTP request latency in this API process.",
             labelnames=("method", "route", "status"), registry=self.registry,

@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import logging
 
-from bench import evals, hardening, insights, knowledge, loop, queue, relevance, triage_labels
+from bench import evals, graph, hardening, insights, knowledge, loop, queue, relevance, triage_labels
 
 BENCHMARKS = {
     "loop": loop.main,
+    "graph": graph.main,
     "knowledge": knowledge.main,
     "queue": queue.main,
     "evals": evals.main,

@@ -1,9 +1,14 @@
-"""The whole reply loop with the loopback LLM at a fixed latency.
+"""The whole reply loop in one process (API + worker + relay, SQLite) against a loopback LLM.
 
-N messages go in over HTTP, are drafted by the in-process worker, approved over HTTP and delivered.
-Baseline (same run): the LLM's own time per call, measured by calling the loopback server directly with
-the same client settings. Printed: per-message overhead beyond the LLM (median, p95) and the ratio of
-actual to ideal throughput, where ideal = one LLM call per message back to back on the single worker.
+Scenarios (each in its own data directory, same run):
+  * single lane — the sequential worker (``worker_concurrency=1``), the reference for memory and
+    drafts/s: ideal = N x LLM call;
+  * wide — N messages posted at once, the endpoint at 1.0 s per call allowing 32 concurrent requests
+    (429 beyond), 32 lanes: ideal = N / 32 x LLM call; every draft approved and delivered afterwards;
+  * narrow — the same endpoint allowing only 8, still 32 lanes: the limiter absorbs the 429s; ideal = N / 8.
+Baseline (same run): the LLM's own time per call, measured by calling the loopback server directly.
+Printed per scenario: actual/ideal drafting time, per-message overhead beyond the LLM (job time minus one
+LLM call; median, p95), 5xx count, lost and duplicated drafts, 429s, peak in-flight at the endpoint, RSS.
 """
 
 from __future__ import annotations
@@ -13,20 +18,27 @@ import shutil
 import statistics
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import openai
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from desk.models import Job
+from agent.limits import limiter_states
+from desk.models import Delivery, Draft, Job, Message
 from knowledge.ingest import ingest_paths
 from knowledge.store import KnowledgeStore
 from testkit.live import SAMPLES, LiveServer, make_settings, wait_for
 from testkit.llm_scripts import grounded_reply
 from testkit.openai_stub import OpenAIStub
 
-N_MESSAGES = int(os.environ.get("BENCH_LOOP_MESSAGES", "60"))
-LLM_LATENCY = float(os.environ.get("BENCH_LLM_LATENCY", "0.2"))
+N_MESSAGES = int(os.environ.get("BENCH_LOOP_MESSAGES", "500"))
+SINGLE_MESSAGES = int(os.environ.get("BENCH_LOOP_SINGLE_MESSAGES", "30"))
+LLM_LATENCY = float(os.environ.get("BENCH_LLM_LATENCY", "1.0"))
+LANES = 32
 QUESTIONS = [
     "how long does shipping to the UK take?",
     "what's your return window?",
@@ -37,12 +49,37 @@ QUESTIONS = [
 ]
 
 
+@dataclass
+class Outcome:
+    name: str
+    messages: int
+    ideal: float
+    drafting: float
+    overhead: list[float]
+    errors_5xx: int
+    lost: int
+    duplicated: int
+    failed: int
+    offline: int
+    rate_limited: int
+    peak_in_flight: int
+    peak_rss_mb: float
+    rss_mb: float
+    delivered: int | None = None
+
+
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else float("nan")
 
 
-def _llm_baseline(stub: OpenAIStub, calls: int = 10) -> float:
+def _rss_mb() -> tuple[float, float]:
+    """(current, peak) resident set of this process in MB, from /proc."""
+    fields = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if ":" in line)
+    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+
+
+def _llm_baseline(stub: OpenAIStub, calls: int = 5) -> float:
     client = openai.OpenAI(base_url=stub.base_url, api_key="bench", timeout=10, max_retries=0)
     times = []
     for _ in range(calls):
@@ -54,50 +91,108 @@ def _llm_baseline(stub: OpenAIStub, calls: int = 10) -> float:
     return statistics.median(times)
 
 
-def main() -> None:
-    workdir = Path(tempfile.mkdtemp(prefix="replydesk-bench-"))
-    with OpenAIStub() as stub:
-        stub.latency = LLM_LATENCY
-        stub.reply_with(grounded_reply)
-        llm_seconds = _llm_baseline(stub)
-        settings = make_settings(workdir, llm_base_url=stub.base_url, llm_api_key="bench", llm_timeout=10.0)
-        ingest_paths(KnowledgeStore(settings), [SAMPLES / "knowledge", SAMPLES / "guidelines"], "default")
-        server = LiveServer(settings).start()
-        try:
-            with server.client("cm") as client:
-                started = time.perf_counter()
-                for i in range(N_MESSAGES):
-                    body = {"external_id": f"bench-{i}", "platform": "x", "text": QUESTIONS[i % len(QUESTIONS)],
-                            "author": {"id": f"u{i}", "handle": f"user{i}"}}
-                    assert client.post("/v1/messages", json=body).status_code == 202
-                wait_for(lambda: client.get("/v1/drafts", params={"status": "pending"}).json()["count"] == N_MESSAGES,
-                         timeout=N_MESSAGES * (LLM_LATENCY + 5), interval=0.1)
-                drafted = time.perf_counter()
-                for draft in client.get("/v1/drafts", params={"limit": 200}).json()["data"]:
-                    client.post(f"/v1/drafts/{draft['id']}/approve", headers={"If-Match": str(draft["version"])})
-                wait_for(lambda: client.get("/v1/deliveries", params={"status": "delivered"}).json()["count"]
-                         == N_MESSAGES, timeout=300, interval=0.1)
-                finished = time.perf_counter()
-            with Session(server.engine) as session:
-                jobs = session.exec(select(Job).where(col(Job.status) == "done")).all()
-        finally:
-            server.stop()
-    shutil.rmtree(workdir, ignore_errors=True)
+def _post_all(client: httpx.Client, count: int, prefix: str) -> list[int]:
+    def post(i: int) -> int:
+        body = {"external_id": f"{prefix}-{i}", "platform": "x", "text": QUESTIONS[i % len(QUESTIONS)],
+                "author": {"id": f"u{i}", "handle": f"user{i}"}}
+        return client.post("/v1/messages", json=body).status_code
 
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        return list(pool.map(post, range(count)))
+
+
+def _scenario(name: str, stub: OpenAIStub, llm_seconds: float, messages: int, lanes: int,
+              endpoint_limit: int | None, approve: bool) -> Outcome:
+    workdir = Path(tempfile.mkdtemp(prefix=f"replydesk-bench-{name}-"))
+    stub.reset()
+    stub.latency = LLM_LATENCY
+    stub.reply_with(grounded_reply)
+    stub.max_concurrent = endpoint_limit
+    # Each scenario is its own endpoint (the limiter registry is per base URL + model): nothing learned
+    # in one scenario carries into the next.
+    settings = make_settings(workdir, llm_base_url=stub.base_url, llm_api_key="bench", llm_timeout=30.0,
+                             llm_model=f"stub-{name}", worker_concurrency=lanes, llm_concurrency=max(lanes, 1))
+    ingest_paths(KnowledgeStore(settings), [SAMPLES / "knowledge", SAMPLES / "guidelines"], "default")
+    server = LiveServer(settings).start()
+    statuses: list[int] = []
+    delivered = None
+    try:
+        with server.client("cm") as client:
+            started = time.perf_counter()
+            statuses += _post_all(client, messages, name)
+
+            def drafted() -> bool:
+                with Session(server.engine) as session:
+                    return int(session.exec(select(func.count()).select_from(Draft)).one()) >= messages
+
+            wait_for(drafted, timeout=messages * (LLM_LATENCY + 5), interval=0.05)
+            drafting = time.perf_counter() - started
+            if approve:
+                with Session(server.engine) as session:
+                    pending = session.exec(select(Draft.id, Draft.version).where(col(Draft.status) == "pending")).all()
+                for draft_id, version in pending:
+                    statuses.append(client.post(f"/v1/drafts/{draft_id}/approve",
+                                                headers={"If-Match": str(version)}).status_code)
+                wait_for(lambda: client.get("/v1/deliveries", params={"status": "delivered"}).json()["count"]
+                         >= messages, timeout=600, interval=0.2)
+                delivered = client.get("/v1/deliveries", params={"status": "delivered"}).json()["count"]
+        rss, peak = _rss_mb()
+        with Session(server.engine) as session:
+            jobs = session.exec(select(Job).where(col(Job.status) == "done")).all()
+            drafts = session.exec(select(Draft.message_id, Draft.composer)).all()
+            message_count = int(session.exec(select(func.count()).select_from(Message)).one())
+            failed = int(session.exec(select(func.count()).select_from(Message)
+                                      .where(col(Message.status) == "failed")).one())
+            if approve:
+                deliveries = int(session.exec(select(func.count()).select_from(Delivery)).one())
+                assert deliveries == messages, f"{deliveries} outbox rows for {messages} approvals"
+    finally:
+        server.stop()
+    state = next((s for s in limiter_states() if s.endpoint.endswith(f"stub-{name}")), None)
+    shutil.rmtree(workdir, ignore_errors=True)
     per_message: dict[int, float] = {}
     for job in jobs:
         assert job.started_at is not None
-        seconds = (job.updated_at - job.started_at).total_seconds()
-        per_message[job.message_id or 0] = per_message.get(job.message_id or 0, 0.0) + seconds
-    overhead = [total - llm_seconds for total in per_message.values()]
-    draft_phase = drafted - started
-    ideal = N_MESSAGES * llm_seconds
-    print(f"messages: {N_MESSAGES}, LLM latency setting {LLM_LATENCY * 1000:.0f} ms, "
-          f"measured LLM call (baseline) {llm_seconds * 1000:.1f} ms")
-    print(f"per-message overhead beyond the LLM (draft + resume jobs): "
-          f"median {statistics.median(overhead) * 1000:.1f} ms, p95 {_percentile(overhead, 0.95) * 1000:.1f} ms "
-          f"({statistics.median(overhead) / llm_seconds:.2f}x the LLM call)")
-    print(f"drafting phase: {draft_phase:.2f} s for {N_MESSAGES} messages; ideal {ideal:.2f} s; "
-          f"actual/ideal throughput {ideal / draft_phase:.2f}")
-    print(f"whole loop incl. approve + delivery: {finished - started:.2f} s "
-          f"({N_MESSAGES / (finished - started):.1f} messages/s)")
+        per_message[job.message_id or 0] = per_message.get(job.message_id or 0, 0.0) + (
+            job.updated_at - job.started_at).total_seconds()
+    drafted_ids = [m for m, _c in drafts]
+    allowed = endpoint_limit or lanes
+    return Outcome(
+        name=name, messages=messages, ideal=messages / min(lanes, allowed) * llm_seconds, drafting=drafting,
+        overhead=[t - llm_seconds for t in per_message.values()],
+        errors_5xx=sum(1 for s in statuses if s >= 500),
+        lost=message_count - len(set(drafted_ids)), duplicated=len(drafted_ids) - len(set(drafted_ids)),
+        failed=failed, offline=sum(1 for _m, c in drafts if c != "llm"),
+        rate_limited=state.rate_limited if state else 0, peak_in_flight=stub.max_in_flight,
+        peak_rss_mb=peak, rss_mb=rss, delivered=delivered,
+    )
+
+
+def _report(outcome: Outcome, llm_seconds: float) -> None:
+    o = outcome
+    print(f"[{o.name}] {o.messages} messages: drafting {o.drafting:.2f} s, ideal {o.ideal:.2f} s, "
+          f"actual/ideal {o.drafting / o.ideal:.3f}; {o.messages / o.drafting:.1f} drafts/s, "
+          f"{o.messages / o.drafting / (o.peak_rss_mb / 1024):.1f} drafts/s per GB of peak RSS")
+    print(f"[{o.name}] overhead beyond the LLM per message (job time - {llm_seconds * 1000:.0f} ms): "
+          f"median {statistics.median(o.overhead) * 1000:.1f} ms, p95 {_percentile(o.overhead, 0.95) * 1000:.1f} ms")
+    print(f"[{o.name}] 5xx {o.errors_5xx}, lost {o.lost}, duplicated {o.duplicated}, failed {o.failed}, "
+          f"offline-composer drafts {o.offline}, 429s seen by the limiter {o.rate_limited}, "
+          f"peak in flight at the endpoint {o.peak_in_flight}"
+          + (f", delivered {o.delivered}" if o.delivered is not None else ""))
+    print(f"[{o.name}] RSS now {o.rss_mb:.0f} MB, peak so far {o.peak_rss_mb:.0f} MB (whole bench process)")
+
+
+def main() -> None:
+    print(f"load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f} (1/5/15 min)")
+    with OpenAIStub() as stub:
+        stub.latency = LLM_LATENCY
+        llm_seconds = _llm_baseline(stub)
+        print(f"loopback LLM call (baseline): {llm_seconds * 1000:.1f} ms at a {LLM_LATENCY:.1f} s setting")
+        runs = [("single", SINGLE_MESSAGES, 1, None, False), ("wide", N_MESSAGES, LANES, 32, True),
+                ("narrow", N_MESSAGES, LANES, 8, False)]
+        only = os.environ.get("BENCH_LOOP_ONLY")
+        for name, messages, lanes, limit, approve in runs:
+            if only and name not in only.split(","):
+                continue
+            _report(_scenario(name, stub, llm_seconds, messages, lanes, limit, approve), llm_seconds)
+    print(f"load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f} (1/5/15 min)")

@@ -2,6 +2,15 @@
 
 Runs as a thread inside the API process by default (``replydesk serve``) or standalone
 (``replydesk worker``). The graph call happens outside any database transaction.
+
+A worker runs up to ``worker_concurrency`` jobs at once, one per lane of a bounded thread pool: a draft
+spends nearly all its time waiting for the LLM endpoint, so lanes overlap those waits, while the graph's
+own CPU work (a few ms per message; embeddings of concurrent lanes are batched in knowledge/embeddings)
+is short enough to share the GIL. The lanes share one runner: one graph, knowledge store, embedding model
+and index per process. One dispatcher claims a job only when a lane is free, so a process never holds
+leases on jobs it is not running; one heartbeat keeps every running job's lease (LeaseKeeper). A killed
+process stops renewing: its jobs are claimed again when their leases run out, and the fence on each job
+keeps a late finisher from recording a second draft.
 """
 
 from __future__ import annotations
@@ -11,6 +20,7 @@ import os
 import socket
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
@@ -19,7 +29,8 @@ from agent.runner import ReplyRunner
 from agent.state import Author, InboundMessage, ReviewDecision, ThreadTurn
 from desk.audit import WORKER, audit_draft, record_version
 from desk.db import read_session, session_scope
-from desk.jobs import abandoned_jobs, claim_job, finish_job, keep_lease
+from desk.gauges import worker_gauges
+from desk.jobs import LeaseKeeper, abandoned_jobs, claim_job, finish_job, keep_lease
 from desk.models import Draft, Job, Message, utcnow
 from desk.priority import ResponseTargets
 from desk.queue import record_review
@@ -74,23 +85,42 @@ class Worker:
     def run_once(self) -> bool:
         """Process one job if there is one; True when a job was processed."""
         self._sweep()
-        job = claim_job(self.engine, self.name, self.settings.job_lease_seconds, self.settings.job_max_attempts)
+        job = self._claim()
         if job is None:
             return False
-        try:
-            with keep_lease(self.engine, job, self.settings.job_lease_seconds):
-                if job.kind == "draft":
-                    self._draft(job)
-                elif job.kind == "resume":
-                    self._resume(job)
-                else:
-                    raise ValueError(f"unknown job kind {job.kind!r}")
-        except Exception as exc:  # one bad job must not stop the worker; it is retried, then failed visibly
-            log.exception("job %s (%s) failed on attempt %s", job.id, job.kind, job.attempts)
-            self._failed(job, f"{type(exc).__name__}: {exc}")
+        worker_gauges.job_started()
+        with keep_lease(self.engine, job, self.settings.job_lease_seconds):
+            self._process(job)
         return True
 
+    def _claim(self) -> Job | None:
+        return claim_job(self.engine, self.name, self.settings.job_lease_seconds, self.settings.job_max_attempts)
+
+    def _process(self, job: Job) -> None:
+        ok = False
+        try:
+            if job.kind == "draft":
+                self._draft(job)
+            elif job.kind == "resume":
+                self._resume(job)
+            else:
+                raise ValueError(f"unknown job kind {job.kind!r}")
+            ok = True
+        except Exception as exc:  # one bad job must not stop the worker; it is retried, then failed visibly
+            log.exception("job %s (%s) failed on attempt %s", job.id, job.kind, job.attempts)
+            try:
+                self._failed(job, f"{type(exc).__name__}: {exc}")
+            except Exception:  # the database is away: the lease runs out and the job is retried
+                log.exception("could not record the failure of job %s", job.id)
+        finally:
+            worker_gauges.job_finished(ok)
+
     def run_forever(self, stop: threading.Event) -> None:
+        lanes = self.settings.worker_concurrency
+        worker_gauges.set_lanes(lanes)
+        if lanes > 1:
+            self._run_lanes(stop, lanes)
+            return
         while not stop.is_set():
             try:
                 busy = self.run_once()
@@ -99,6 +129,51 @@ class Worker:
                 busy = False
             if not busy:
                 stop.wait(self.settings.worker_poll_seconds)
+
+    def _run_lanes(self, stop: threading.Event, lanes: int) -> None:
+        """Claim a job whenever a lane is free and run it there; on stop, let the running jobs finish."""
+        poll = self.settings.worker_poll_seconds
+        try:
+            self.runner.runtime.triager.warm()  # load once here, not in every lane at once
+        except Exception:
+            log.exception("warm-up failed; models load on first use")
+        keeper = LeaseKeeper(self.engine, self.settings.job_lease_seconds)
+        free = threading.Semaphore(lanes)
+        pool = ThreadPoolExecutor(max_workers=lanes, thread_name_prefix="replydesk-lane")
+        swept = 0.0
+
+        def lane(job: Job) -> None:
+            try:
+                self._process(job)
+            finally:
+                keeper.remove(job)
+                free.release()
+
+        try:
+            while not stop.is_set():
+                if time.monotonic() - swept >= max(poll, 1.0):
+                    swept = time.monotonic()
+                    try:
+                        self._sweep()
+                    except Exception:
+                        log.exception("worker sweep error")
+                if not free.acquire(timeout=poll):
+                    continue  # every lane busy
+                try:
+                    job = self._claim()
+                except Exception:  # the database may be briefly unavailable; keep the worker alive
+                    log.exception("worker loop error")
+                    job = None
+                if job is None:
+                    free.release()
+                    stop.wait(poll)
+                    continue
+                keeper.add(job)
+                worker_gauges.job_started()
+                pool.submit(lane, job)
+        finally:
+            pool.shutdown(wait=True)
+            keeper.close()
 
     def _draft(self, job: Job) -> None:
         with read_session(self.engine) as session:
@@ -113,11 +188,16 @@ class Worker:
         if request is None:
             raise RuntimeError("the graph finished without asking for review")
         target = self.targets.hours(message.workspace, message.platform)
+        recorded: list[float | None] = []
         with session_scope(self.engine) as session:
             if finish_job(session, job):
                 fresh = session.get(Message, message.id)
                 assert fresh is not None
-                record_review(session, fresh, request, thread, target_hours=target, graph_seconds=graph_seconds)
+                draft = record_review(session, fresh, request, thread, target_hours=target,
+                                      graph_seconds=graph_seconds)
+                recorded.append(draft.draft_seconds)
+        for seconds in recorded:  # committed
+            worker_gauges.draft_recorded(seconds)
 
     def _resume(self, job: Job) -> None:
         with read_session(self.engine) as session:

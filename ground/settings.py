@@ -26,6 +26,14 @@ class Settings(BaseSettings):
     llm_model: str = "gpt-4o-mini"
     llm_timeout: float = Field(default=30.0, gt=0)
     llm_max_retries: int = Field(default=2, ge=0)
+    llm_concurrency: int = Field(
+        default=16, ge=1, description="Most requests in flight to one LLM endpoint per process (lowered on 429s)."
+    )
+    llm_requests_per_minute: int | None = Field(default=None, ge=1, description="Endpoint request rate limit.")
+    llm_tokens_per_minute: int | None = Field(default=None, ge=1, description="Endpoint token rate limit.")
+    llm_rate_limit_wait: float = Field(
+        default=300.0, gt=0, description="How long one request keeps retrying 429s before it gives up."
+    )
 
     webhook_url: str | None = Field(default=None, description="Where approved replies are POSTed.")
     webhook_secret: str | None = Field(default=None, description="HMAC secret for webhook-signature.")
@@ -42,6 +50,7 @@ class Settings(BaseSettings):
 
     worker_enabled: bool = Field(default=True, description="Run the job worker inside the API process.")
     worker_poll_seconds: float = Field(default=0.2, gt=0)
+    worker_concurrency: int = Field(default=16, ge=1, le=256, description="Jobs one worker process runs at once.")
     job_lease_seconds: float = Field(default=300.0, gt=0)
     job_max_attempts: int = Field(default=3, ge=1)
     relay_enabled: bool = Field(default=True, description="Run the delivery relay inside the API process.")

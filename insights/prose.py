@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Literal
 
 import openai
 
+from agent.limited_http import limited_http_client
 from ground.settings import Settings
 
 if TYPE_CHECKING:
@@ -89,6 +90,7 @@ def llm_prose(settings: Settings, summary: Summary) -> str:
         api_key=settings.llm_api_key or "not-needed",
         timeout=settings.llm_timeout,
         max_retries=settings.llm_max_retries,
+        http_client=limited_http_client(settings),
     )
     completion = client.chat.completions.create(
         model=settings.llm_model,

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from bm25s.stopwords import STOPWORDS_EN_PLUS
 
-from knowledge.embeddings import common_word, embed_texts
+from knowledge.embeddings import common_word, embed_cached
 from knowledge.entities import tokens
 from knowledge.errors import KnowledgeError
 from knowledge.lexical import FILTER_FIELDS, WorkspaceIndex, workspace_index
@@ -156,7 +156,7 @@ def retrieve(
     names = [r.entity for r in resolved]
     previous = _previous_question(turns) if turns and _elliptical(query) else None
     texts = [query] + ([f"{previous}\n{query}"] if previous else [])
-    vectors = embed_texts(texts)
+    vectors = embed_cached(texts)
     depth = max(4 * k, 20)
     mask = index.mask(flt)
     cosine: dict[str, float] = {}  # similarity to the message itself

@@ -79,6 +79,7 @@ class _Reply:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 256  # a burst of lanes connecting at once must not overflow the listen backlog
     block_on_close = False  # stop() must not wait for sleeping or idle keep-alive handlers
     stub: OpenAIStub
 
@@ -109,15 +110,23 @@ class _Handler(BaseHTTPRequestHandler):
             model = {"id": "stub-model", "object": "model", "created": 0, "owned_by": "openai-stub"}
             self._send(_Reply(200, {"object": "list", "data": [model]}))
         elif method == "POST" and path == "/v1/chat/completions":
-            self._send(self.server.stub._complete(raw))
+            stub = self.server.stub
+            refusal = stub._admit()
+            if refusal is not None:
+                self._send(refusal, delay=False)
+                return
+            try:
+                self._send(stub._complete(raw))
+            finally:
+                stub._leave()
         else:
             self._send(_Reply(404, _error(404, f"Invalid URL ({method} {self.path})")))
 
     do_POST = do_GET
 
-    def _send(self, reply: _Reply | None) -> None:
+    def _send(self, reply: _Reply | None, delay: bool = True) -> None:
         stub = self.server.stub
-        if reply is None or stub._stopping.wait(stub.latency):
+        if reply is None or (delay and stub._stopping.wait(stub.latency)):
             self.close_connection = True  # stopping: drop the connection without a reply
             return
         data = json.dumps(reply.body).encode()
@@ -137,6 +146,13 @@ class OpenAIStub:
         self.responder: Responder = _default_responder
         self.latency: float = 0.0
         self.json_schema_supported: bool = True
+        # Like a real endpoint's concurrency limit: requests beyond it are answered 429 at once, with
+        # Retry-After. in_flight / max_in_flight / rejected count what the server saw.
+        self.max_concurrent: int | None = None
+        self.limit_retry_after: float | None = 1.0
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.rejected = 0
         self.requests: list[dict[str, Any]] = []
         self._faults: deque[_Fault] = deque()
         self._conns: set[socket.socket] = set()
@@ -214,11 +230,30 @@ class OpenAIStub:
         with self._lock:
             self._faults.clear()
             self.requests.clear()
+            self.max_in_flight = self.in_flight
+            self.rejected = 0
+        self.max_concurrent = None
         self.latency = 0.0
         self.json_schema_supported = True
         self.responder = _default_responder
 
     # Below: called from handler threads.
+    def _admit(self) -> _Reply | None:
+        """Count a chat request in, or refuse it (429) when the concurrency limit is reached."""
+        with self._lock:
+            if self.max_concurrent is not None and self.in_flight >= self.max_concurrent:
+                self.rejected += 1
+                headers = {} if self.limit_retry_after is None else {"Retry-After": f"{self.limit_retry_after:g}"}
+                return _Reply(429, _error(429, f"Too many concurrent requests (limit {self.max_concurrent})",
+                                          "rate_limit_exceeded"), headers)
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            return None
+
+    def _leave(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
+
     def _track(self, conn: socket.socket, *, add: bool) -> None:
         with self._lock:
             (self._conns.add if add else self._conns.discard)(conn)
