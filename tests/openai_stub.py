@@ -137,8 +137,13 @@ class OpenAIStub:
         self.responder: Responder = _default_responder
         self.latency: float = 0.0
         self.json_schema_supported: bool = True
+        # Which response_format shapes the server takes, as real servers differ (see _refusal):
+        # "full" (OpenAI, vLLM), "llamacpp" (500 on json_schema; json_object with its own "schema" key),
+        # "json_object_only" (400 on json_schema and on a "schema" key), "text_only" (400 on any).
+        self.structured_output: Literal["full", "llamacpp", "json_object_only", "text_only"] = "full"
         self.requests: list[dict[str, Any]] = []
         self._faults: deque[_Fault] = deque()
+        self._refused = 0
         self._conns: set[socket.socket] = set()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -215,10 +220,39 @@ class OpenAIStub:
             self._faults.clear()
             self.requests.clear()
         self.latency = 0.0
+        self._refused = 0
         self.json_schema_supported = True
+        self.structured_output = "full"
         self.responder = _default_responder
 
+    @property
+    def refusals(self) -> int:
+        """Requests refused for their response_format so far."""
+        with self._lock:
+            return self._refused
+
     # Below: called from handler threads.
+    def _refusal(self, response_format: Any) -> _Reply | None:
+        if not isinstance(response_format, dict):
+            return None
+        kind, mode = response_format.get("type"), self.structured_output
+        reply = None
+        if kind == "json_schema" and (mode != "full" or not self.json_schema_supported):
+            if mode == "llamacpp":  # what llama-cpp-python's server answers (pydantic validation, HTTP 500)
+                reply = _Reply(500, _error(500, "1 validation error for CreateChatCompletionRequest\n"
+                                           "response_format.type\n  Input should be 'text' or 'json_object' "
+                                           "[type=literal_error, input_value='json_schema', input_type=str]"))
+            else:
+                reply = _Reply(400, _error(400, "response_format json_schema is not supported"))
+        elif kind == "json_object" and "schema" in response_format and mode == "json_object_only":
+            reply = _Reply(400, _error(400, "Unrecognized key 'schema' in response_format"))
+        elif mode == "text_only" and kind != "text":
+            reply = _Reply(400, _error(400, f"response_format type {kind!r} is not supported"))
+        if reply is not None:
+            with self._lock:
+                self._refused += 1
+        return reply
+
     def _track(self, conn: socket.socket, *, add: bool) -> None:
         with self._lock:
             (self._conns.add if add else self._conns.discard)(conn)
@@ -232,10 +266,9 @@ class OpenAIStub:
             return _Reply(400, _error(400, "Request body must be a JSON object"))
         with self._lock:
             self.requests.append(body)
-        response_format = body.get("response_format")
-        if (not self.json_schema_supported and isinstance(response_format, dict)
-                and response_format.get("type") == "json_schema"):
-            return _Reply(400, _error(400, "response_format json_schema is not supported"))
+        refusal = self._refusal(body.get("response_format"))
+        if refusal is not None:
+            return refusal
         if body.get("stream"):
             return _Reply(400, _error(400, "stream=true is not supported by OpenAIStub"))
         with self._lock:

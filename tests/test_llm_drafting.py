@@ -62,11 +62,11 @@ def test_server_without_json_schema_falls_back_to_plain_json(runner_factory, llm
     request = runner.start("t1", _message())
     assert request is not None and request.composer == "llm"
     assert [c.id for c in request.citations] == ["faq-shipping-uk"]
-    assert "response_format" not in llm_stub.requests[-1]
-    # The fallback is remembered: the next draft goes straight to plain completion.
+    assert llm_stub.requests[-1]["response_format"]["type"] == "json_object"
+    # The fallback is remembered: the next draft goes straight to the mode that worked.
     calls = llm_stub.calls
     runner.start("t2", _message("What is the return window?"))
-    assert llm_stub.calls == calls + 1
+    assert llm_stub.calls == calls + 1 and llm_stub.refusals == 1
 
 
 def test_rate_limit_then_success(runner_factory, llm_stub: OpenAIStub) -> None:
