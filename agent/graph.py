@@ -30,9 +30,9 @@ from agent.state import CheckResult, DraftResult, GraphState, InboundMessage, Re
 from agent.summary import extractive_summary
 from agent.taxonomy import TaxonomyStore
 from agent.triage import Triager
+from ground.settings import Settings
 from knowledge.search import search_knowledge
 from knowledge.store import KnowledgeStore
-from replydesk.settings import Settings
 
 CONTEXT_TURNS = 3
 log = logging.getLogger("replydesk.agent.graph")

@@ -19,7 +19,7 @@ import re
 import secrets
 from pathlib import Path
 
-from replydesk.settings import Settings
+from ground.settings import Settings
 
 _CANARY_ALPHABET = "bcdfghjklmnpqrstvwxz23456789"
 

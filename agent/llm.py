@@ -19,7 +19,7 @@ from agent.llm_client import LLMClient
 from agent.prompts import DRAFT_SYSTEM, DRAFT_USER, TRIAGE_SYSTEM, TRIAGE_USER
 from agent.resilience import LLMGuard, source_key
 from agent.state import DraftResult, InboundMessage, ThreadSummary
-from replydesk.settings import Settings
+from ground.settings import Settings
 
 Parsed = TypeVar("Parsed", bound=BaseModel)
 SENTIMENT_MAX_TOKENS = 150

@@ -38,8 +38,8 @@ from agent.structured import (
     response_format,
     schema_hint,
 )
-from replydesk.redact import redact
-from replydesk.settings import Settings
+from ground.redact import redact
+from ground.settings import Settings
 
 log = logging.getLogger("replydesk.llm")
 Result = TypeVar("Result")

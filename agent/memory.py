@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 from langgraph.store.base import BaseStore
 
+from ground.settings import Settings
 from knowledge.embeddings import embed_texts
-from replydesk.settings import Settings
 
 log = logging.getLogger("replydesk.agent.memory")
 NAMESPACE = "replydesk"

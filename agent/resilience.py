@@ -22,7 +22,7 @@ from typing import Any
 from langgraph.store.base import BaseStore
 
 from agent.memory import NAMESPACE
-from replydesk.settings import Settings
+from ground.settings import Settings
 
 _PROCESS = f"{socket.gethostname()}-{os.getpid()}".replace(".", "_")
 

@@ -10,7 +10,7 @@ from langgraph.types import Command
 
 from agent.graph import AgentRuntime, build_graph
 from agent.state import InboundMessage, ReviewDecision, ReviewRequest
-from replydesk.settings import Settings
+from ground.settings import Settings
 
 
 def open_checkpointer(settings: Settings) -> tuple[Any, AbstractContextManager[Any] | None]:

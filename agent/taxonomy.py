@@ -25,9 +25,9 @@ import numpy as np
 
 from agent.errors import TaxonomyError
 from agent.intents import OOS_LABELS, IntentClassifier
+from ground.settings import Settings
 from knowledge.embeddings import embed_texts
 from knowledge.store import check_workspace
-from replydesk.settings import Settings
 
 FORMAT = 1
 MAX_EXAMPLES = 200_000

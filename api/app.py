@@ -17,12 +17,10 @@ from agent.errors import AgentError
 from agent.graph import AgentRuntime
 from agent.runner import ReplyRunner
 from api.context import AppContext
-from api.db import migrate
-from api.errors import ApiError
+from api.errors import ApiError, status_of
 from api.idempotency import IdempotencyMiddleware
 from api.logs import RequestIdMiddleware
 from api.metrics import Metrics
-from api.relay import Relay
 from api.routes import (
     audit,
     deliveries,
@@ -39,9 +37,11 @@ from api.routes import (
     webhooks,
     workspaces,
 )
-from api.worker import Worker
+from desk.db import migrate
+from desk.relay import Relay
+from desk.worker import Worker
+from ground.settings import Settings, get_settings
 from knowledge.errors import KnowledgeError
-from replydesk.settings import Settings, get_settings
 
 log = logging.getLogger("replydesk.api")
 
@@ -57,7 +57,7 @@ def _describe(errors: list[dict[str, object]]) -> str:
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+        return JSONResponse({"detail": exc.detail}, status_code=status_of(exc))
 
     @app.exception_handler(KnowledgeError)
     async def _knowledge_error(_request: Request, exc: KnowledgeError) -> JSONResponse:

@@ -7,9 +7,9 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from api.db import make_engine
+from desk.db import make_engine
+from ground.settings import Settings
 from knowledge.store import KnowledgeStore
-from replydesk.settings import Settings
 
 
 @dataclass

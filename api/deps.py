@@ -8,11 +8,10 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
-from api.auth import lookup_key, role_allows, touch_key
 from api.context import AppContext
-from api.db import read_session
 from api.errors import BadRequest, Forbidden, PreconditionRequired, Unauthorized
-from api.models import ApiKey
+from desk.keys import authenticate, role_allows, touch_key
+from desk.models import ApiKey
 
 _ETAG = re.compile(r'^\s*(?:W/)?"?(\d+)"?\s*$')
 
@@ -33,8 +32,7 @@ def require(role: str) -> Callable[..., ApiKey]:
     ) -> ApiKey:
         if not authorization or not authorization.lower().startswith("bearer "):
             raise Unauthorized("missing API key: send 'Authorization: Bearer <key>'")
-        with read_session(ctx.engine) as session:
-            key = lookup_key(session, authorization[7:].strip())
+        key = authenticate(ctx.engine, authorization[7:].strip())
         if key is None:
             raise Unauthorized("invalid or revoked API key")
         if not role_allows(key.role, role):

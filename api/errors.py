@@ -1,43 +1,45 @@
-"""Named API errors; one exception handler turns them into JSON with a stable ``detail``."""
+"""The one place where named errors become HTTP statuses; the exception handler answers JSON with a stable
+``detail``. Routes raise the domain's errors (re-exported here) as well as the domain does."""
 
 from __future__ import annotations
 
+from desk.errors import (
+    BadRequest,
+    Conflict,
+    DeskError,
+    Forbidden,
+    NotFound,
+    PreconditionFailed,
+    PreconditionRequired,
+    TooLarge,
+    Unauthorized,
+    UnprocessableEntity,
+)
 
-class ApiError(Exception):
-    status_code = 400
+ApiError = DeskError
 
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail)
-        self.detail = detail
-
-
-class NotFound(ApiError):
-    status_code = 404
-
-
-class Conflict(ApiError):
-    status_code = 409
-
-
-class PreconditionFailed(ApiError):
-    status_code = 412
-
-
-class PreconditionRequired(ApiError):
-    status_code = 428
-
-
-class Unauthorized(ApiError):
-    status_code = 401
-
-
-class Forbidden(ApiError):
-    status_code = 403
+_STATUS: dict[type[DeskError], int] = {
+    BadRequest: 400,
+    Unauthorized: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    Conflict: 409,
+    PreconditionFailed: 412,
+    TooLarge: 413,
+    UnprocessableEntity: 422,
+    PreconditionRequired: 428,
+}
 
 
-class BadRequest(ApiError):
-    status_code = 400
+def status_of(exc: DeskError) -> int:
+    """The HTTP status of a named error (its nearest mapped class; 400 for the base)."""
+    for cls in type(exc).__mro__:
+        if cls in _STATUS:
+            return _STATUS[cls]
+    return 400
 
 
-class UnprocessableEntity(ApiError):
-    status_code = 422
+__all__ = [
+    "ApiError", "BadRequest", "Conflict", "DeskError", "Forbidden", "NotFound", "PreconditionFailed",
+    "PreconditionRequired", "TooLarge", "Unauthorized", "UnprocessableEntity", "status_of",
+]

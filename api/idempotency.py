@@ -9,23 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
-from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, select
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.db import session_scope
-from api.models import IdempotencyRecord, utcnow
+from desk.idempotency import begin_request, finish_request
 
 HEADER = b"idempotency-key"
 _KEPT_HEADERS = {"content-type", "etag", "location"}
-_RUNNING_TIMEOUT = timedelta(minutes=2)  # a "running" row older than this belonged to a crashed process
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -33,52 +26,6 @@ def _header(scope: Scope, name: bytes) -> str | None:
         if key == name:
             return str(value.decode("latin-1"))
     return None
-
-
-def _begin(engine: Engine, scope_hash: str, key: str, method: str, path: str, request_hash: str,
-           ttl_hours: float) -> tuple[str, IdempotencyRecord | None]:
-    """('new', row) to run the request; ('replay', row); ('mismatch'|'running', None)."""
-    now = utcnow()
-    for _attempt in range(2):
-        try:
-            with session_scope(engine) as session:
-                if random.random() < 0.01:
-                    session.exec(delete(IdempotencyRecord).where(col(IdempotencyRecord.expires_at) < now))
-                row = session.exec(select(IdempotencyRecord).where(
-                    col(IdempotencyRecord.scope) == scope_hash, col(IdempotencyRecord.key) == key)).first()
-                if row is not None:
-                    abandoned = row.status == "running" and row.created_at < now - _RUNNING_TIMEOUT
-                    if row.expires_at < now or abandoned:
-                        session.delete(row)
-                        session.flush()
-                    elif row.request_hash != request_hash:
-                        return "mismatch", None
-                    elif row.status == "running":
-                        return "running", None
-                    else:
-                        return "replay", row
-                row = IdempotencyRecord(scope=scope_hash, key=key, method=method, path=path,
-                                        request_hash=request_hash, created_at=now,
-                                        expires_at=now + timedelta(hours=ttl_hours))
-                session.add(row)
-                session.flush()
-                return "new", row
-        except IntegrityError:
-            continue  # a concurrent first request inserted it: read it again
-    return "running", None
-
-
-def _finish(engine: Engine, row_id: int, status: int, headers: dict[str, str], body: bytes) -> None:
-    with session_scope(engine) as session:
-        row = session.get(IdempotencyRecord, row_id)
-        if row is None:
-            return
-        if status >= 500:
-            session.delete(row)  # a server failure is not a result: let the client retry
-            return
-        row.status, row.response_status = "done", status
-        row.response_headers, row.response_body = headers, body.decode("utf-8", "replace")
-        session.add(row)
 
 
 async def _json(send: Send, status: int, payload: dict[str, Any]) -> None:
@@ -112,7 +59,7 @@ class IdempotencyMiddleware:
         scope_hash = hashlib.sha256(credentials.encode()).hexdigest()
         target = scope["path"] + ("?" + scope["query_string"].decode() if scope.get("query_string") else "")
         request_hash = hashlib.sha256(b"POST " + target.encode() + b"\n" + body).hexdigest()
-        outcome, row = await run_in_threadpool(_begin, ctx.engine, scope_hash, key, "POST", target, request_hash,
+        outcome, row = await run_in_threadpool(begin_request, ctx.engine, scope_hash, key, "POST", target, request_hash,
                                                ctx.settings.idempotency_ttl_hours)
         if outcome == "mismatch":
             await _json(send, 422, {"detail": "Idempotency-Key was already used with a different request"})
@@ -154,7 +101,7 @@ class IdempotencyMiddleware:
                 out.extend(message.get("body", b""))
                 if not message.get("more_body"):
                     # Store before the client sees the end of the answer, so its retry finds the result.
-                    await run_in_threadpool(_finish, engine, row_id, status, headers, bytes(out))
+                    await run_in_threadpool(finish_request, engine, row_id, status, headers, bytes(out))
                     stored = True
             await send(message)
 
@@ -162,4 +109,4 @@ class IdempotencyMiddleware:
             await self.app(scope, replay_body, capture)
         finally:
             if not stored:
-                await run_in_threadpool(_finish, engine, row_id, 500, headers, b"")
+                await run_in_threadpool(finish_request, engine, row_id, 500, headers, b"")

@@ -7,8 +7,6 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_
-
 from api.errors import BadRequest
 
 
@@ -29,13 +27,6 @@ def decode_cursor(cursor: str, sort: str) -> tuple[Any, int]:
         raise
     except (ValueError, KeyError, TypeError) as exc:
         raise BadRequest("invalid cursor: pass next_cursor from the previous page unchanged") from exc
-
-
-def after(key_expr: Any, id_expr: Any, descending: bool, key: Any, row_id: int) -> Any:
-    """SQL condition: rows strictly after (key, id) in the page order."""
-    if descending:
-        return or_(key_expr < key, and_(key_expr == key, id_expr < row_id))
-    return or_(key_expr > key, and_(key_expr == key, id_expr > row_id))
 
 
 def aware(value: datetime | None) -> datetime | None:

@@ -8,8 +8,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from api.schemas import Strict
+from ground.names import WORKSPACE_PATTERN
 
-SOURCE_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,47}$"
+SOURCE_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,47}$"  # a webhook source's name (not a workspace)
 
 
 class KeyCreate(Strict):
@@ -75,7 +76,7 @@ class WorkspaceConfigPublic(BaseModel):
 
 class WebhookSourceCreate(Strict):
     source: str = Field(pattern=SOURCE_PATTERN)
-    workspace: str = Field(default="default", pattern=SOURCE_PATTERN)
+    workspace: str = Field(default="default", pattern=WORKSPACE_PATTERN)
 
 
 class WebhookSourcePublic(BaseModel):

@@ -21,9 +21,9 @@ import openai
 import yaml
 
 from evals.runner import EvalRunner, RunOptions
-from tests.eval_scripts import eval_model
-from tests.live import make_settings
-from tests.openai_stub import OpenAIStub
+from testkit.eval_scripts import eval_model
+from testkit.live import make_settings
+from testkit.openai_stub import OpenAIStub
 
 N_CASES = int(os.environ.get("BENCH_EVAL_CASES", "500"))
 LLM_LATENCY = float(os.environ.get("BENCH_LLM_LATENCY", "0.2"))

@@ -28,14 +28,14 @@ import httpx
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from api.db import session_scope
-from api.models import Delivery, Draft, Message
+from desk.db import session_scope
+from desk.models import Delivery, Draft, Message
 from insights import themes
 from insights.data import clean_text
 from knowledge.embeddings import embed_texts
 from knowledge.ingest import ingest_paths
 from knowledge.store import KnowledgeStore
-from tests.live import ROOT, SAMPLES, SHARED_DATA, LiveServer, make_settings, wait_for
+from testkit.live import ROOT, SAMPLES, SHARED_DATA, LiveServer, make_settings, wait_for
 
 DATASET = SHARED_DATA / "twitter_cdp" / "dev.json"
 WEEK = timedelta(days=7)

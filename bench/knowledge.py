@@ -34,7 +34,7 @@ from knowledge.ingest import ingest_paths
 from knowledge.lexical import workspace_index
 from knowledge.search import retrieve
 from knowledge.store import KnowledgeStore
-from tests.live import make_settings
+from testkit.live import make_settings
 
 N_CHUNKS = int(os.environ.get("BENCH_KB_CHUNKS", "3000"))
 SIZES = [int(s) for s in os.environ.get("BENCH_KB_SIZES", "12000,100000").split(",") if s.strip()]

@@ -18,12 +18,12 @@ from pathlib import Path
 import openai
 from sqlmodel import Session, col, select
 
-from api.models import Job
+from desk.models import Job
 from knowledge.ingest import ingest_paths
 from knowledge.store import KnowledgeStore
-from tests.live import SAMPLES, LiveServer, make_settings, wait_for
-from tests.llm_scripts import grounded_reply
-from tests.openai_stub import OpenAIStub
+from testkit.live import SAMPLES, LiveServer, make_settings, wait_for
+from testkit.llm_scripts import grounded_reply
+from testkit.openai_stub import OpenAIStub
 
 N_MESSAGES = int(os.environ.get("BENCH_LOOP_MESSAGES", "60"))
 LLM_LATENCY = float(os.environ.get("BENCH_LLM_LATENCY", "0.2"))

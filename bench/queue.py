@@ -33,11 +33,11 @@ from pathlib import Path
 
 import httpx
 
-from api.auth import create_key
-from api.db import make_engine, migrate
-from tests import pg
-from tests.live import ROOT, free_port, make_settings, process_env, wait_for
-from tests.seed import seed_drafts
+from desk.db import make_engine, migrate
+from desk.keys import create_key
+from testkit import pg
+from testkit.live import ROOT, free_port, make_settings, process_env, wait_for
+from testkit.seed import seed_drafts
 
 DRAFTS = int(os.environ.get("BENCH_QUEUE_DRAFTS", "10000"))
 CLIENTS = int(os.environ.get("BENCH_QUEUE_CLIENTS", "32"))
@@ -47,7 +47,7 @@ TARGET_MS = 50.0
 SHAPES = os.environ.get("BENCH_QUEUE_SHAPES", "team,saturation").split(",")
 BACKENDS = os.environ.get("BENCH_QUEUE_BACKENDS", "sqlite,postgresql").split(",")
 _SERVER = (
-    "import logging, uvicorn; from api.app import create_app; from replydesk.settings import Settings; "
+    "import logging, uvicorn; from api.app import create_app; from ground.settings import Settings; "
     "logging.basicConfig(level=logging.WARNING); "
     "uvicorn.run(create_app(Settings()), host='127.0.0.1', port={port}, log_level='warning', access_log=False)"
 )

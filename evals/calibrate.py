@@ -17,13 +17,13 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from api.models import Draft, Message
+from desk.models import Draft, Message
 from evals.errors import EvalError
 from evals.gate import LLMGate, ResponseCache
 from evals.judge import Judge, JudgeConfig, JudgeInput, judge_prompt_hash
 from evals.stats import cohen_kappa, spearman
 from evals.store import open_engine
-from replydesk.settings import Settings
+from ground.settings import Settings
 
 ITEMS = {
     "accuracy": "Is every factual claim in the reply supported by the SOURCES, or by the MESSAGE and THREAD "

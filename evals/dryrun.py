@@ -16,7 +16,7 @@ from evals.kb import EvalKnowledge
 from evals.pricing import load_prices
 from evals.provenance import load_prompt
 from evals.runner import RunOptions, load_suites
-from replydesk.settings import Settings
+from ground.settings import Settings
 
 CHARS_PER_TOKEN = 4
 DRAFT_COMPLETION_TOKENS = 120

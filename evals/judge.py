@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agent.errors import DraftingError, LLMOutputInvalid
 from agent.llm_client import LLMClient
-from replydesk.settings import Settings
+from ground.settings import Settings
 
 log = logging.getLogger("replydesk.evals.judge")
 

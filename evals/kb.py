@@ -9,11 +9,11 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ground.settings import Settings
 from knowledge.ingest import ingest_paths
 from knowledge.loaders import iter_files, load_file
 from knowledge.models import Chunk
 from knowledge.store import KnowledgeStore
-from replydesk.settings import Settings
 
 URL = re.compile(r"https?://[^\s)>\]\"']+")
 

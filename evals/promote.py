@@ -17,11 +17,11 @@ import yaml
 from pydantic import ValidationError
 from sqlmodel import Session, col, select
 
-from api.models import Draft, Message
+from desk.models import Draft, Message
 from evals.errors import SuiteError
 from evals.store import open_engine
 from evals.suites import AuthorSpec, Case, Expect, MessageSpec, TurnSpec, load_suite
-from replydesk.settings import Settings
+from ground.settings import Settings
 
 _EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.]+\b")
 _PHONE = re.compile(r"\+?\d[\d\s().-]{8,}\d")

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from api.eval_models import EvalCaseResult, EvalRun
+from desk.eval_tables import EvalCaseResult, EvalRun
 from evals import charts, store
 
 _ORDER = {"error": 0, "fail": 1, "flaky": 2, "pass": 3}

@@ -15,7 +15,7 @@ from typing import Any
 from agent.graph import AgentRuntime
 from agent.llm import LLMDrafter
 from agent.runner import ReplyRunner
-from api.eval_models import EvalCaseResult
+from desk.eval_tables import EvalCaseResult
 from evals import store
 from evals.casework import SampleContext, draft_sample, retrieval_sample
 from evals.errors import EvalError, SuiteUnavailable
@@ -27,8 +27,8 @@ from evals.scorers import SimilarityScorer
 from evals.stats import aggregate
 from evals.suites import Case, Suite, load_suite
 from evals.summary import build_summary
+from ground.settings import Settings
 from knowledge.store import KnowledgeStore
-from replydesk.settings import Settings
 
 
 @dataclass

@@ -8,10 +8,10 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from api.db import make_engine, migrate, session_scope
-from api.eval_models import EvalCaseResult, EvalRun
+from desk.db import make_engine, migrate, session_scope
+from desk.eval_tables import EvalCaseResult, EvalRun
 from evals.errors import RunNotFound
-from replydesk.settings import Settings
+from ground.settings import Settings
 
 
 def open_engine(settings: Settings) -> Engine:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from api.eval_models import EvalCaseResult
+from desk.eval_tables import EvalCaseResult
 from evals.gate import LLMGate
 from evals.pricing import cost, load_prices
 from evals.stats import verdict_counts
-from replydesk.settings import Settings
+from ground.settings import Settings
 
 _METRICS = ("recall@", "mrr", "reference_similarity", "checklist", "required_facts")
 

@@ -21,15 +21,15 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from api.db import session_scope
-from api.insight_tables import InsightAlert, InsightState
+from desk.db import session_scope
+from desk.insight_tables import InsightAlert, InsightState
+from ground.settings import Settings
 from insights.data import Item, load_items
 from insights.errors import NotifyError
 from insights.notify import post_json, slack_escape
 from insights.period import Period, as_utc
 from insights.summary import quote
 from insights.themes import cluster_texts
-from replydesk.settings import Settings
 
 
 @dataclass

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from agent.triage import sentiment as lexicon_sentiment
-from api.models import Delivery, Draft, Message
+from desk.models import Delivery, Draft, Message
 from insights.period import Period
 
 _MENTION = re.compile(r"(?<!\w)@\w+")

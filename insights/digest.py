@@ -15,6 +15,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 from sqlalchemy.engine import Engine
 
+from ground.settings import Settings
 from insights import charts
 from insights.gaps import list_gaps
 from insights.health import build_health
@@ -23,7 +24,6 @@ from insights.period import Period
 from insights.schemas import Health, Suggestion, Summary
 from insights.summary import build_summary
 from knowledge.store import KnowledgeStore
-from replydesk.settings import Settings
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>#|])")
 GAP_LIMIT = 10

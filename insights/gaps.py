@@ -15,9 +15,10 @@ from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from api.db import session_scope
-from api.insight_tables import GapSuggestion
-from api.models import utcnow
+from desk.db import session_scope
+from desk.insight_tables import GapSuggestion
+from desk.models import utcnow
+from ground.settings import Settings
 from insights.data import Item, clean_text, load_items
 from insights.errors import MissingAnswer, SuggestionConflict, SuggestionNotFound
 from insights.period import Period
@@ -25,7 +26,6 @@ from insights.summary import quote
 from insights.themes import cluster_texts
 from knowledge.models import Chunk
 from knowledge.store import KnowledgeStore
-from replydesk.settings import Settings
 
 GAP_SOURCE = "insights:gaps"
 # Praise is not excluded: keyword triage calls "love it! is there a showroom?" praise, and it is a question.

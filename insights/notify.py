@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from api.relay import sign
+from desk.signing import sign
 from insights.errors import NotifyError
 
 SLACK_TEXT_LIMIT = 3500  # Slack truncates long messages; the full digest lives in the files

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from agent.endpoints import display_url
 from agent.errors import DraftingError, LLMOutputInvalid
 from agent.llm_client import LLMClient, warn_fallback
+from ground.settings import Settings
 from insights.prose_check import unsupported
-from replydesk.settings import Settings
 
 if TYPE_CHECKING:
     from insights.schemas import Summary

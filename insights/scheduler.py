@@ -15,8 +15,9 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from api.db import session_scope
-from api.insight_tables import InsightState
+from desk.db import session_scope
+from desk.insight_tables import InsightState
+from ground.settings import Settings
 from insights import alerts
 from insights.data import workspaces
 from insights.digest import build_digest, post_digest, write_digest
@@ -24,7 +25,6 @@ from insights.errors import NotifyError
 from insights.gaps import refresh_gaps
 from insights.period import PERIODS, Period, as_utc
 from knowledge.store import KnowledgeStore
-from replydesk.settings import Settings
 
 log = logging.getLogger("replydesk.insights")
 

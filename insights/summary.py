@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.engine import Engine
 
+from ground.settings import Settings
 from insights.data import Item, clean_text, load_items
 from insights.period import Period, buckets
 from insights.prose import write_prose
@@ -21,7 +22,6 @@ from insights.schemas import (
     Unanswered,
 )
 from insights.themes import Cluster, cluster_texts
-from replydesk.settings import Settings
 
 TOP_THEMES = 8
 LIST_LIMIT = 20

@@ -23,12 +23,12 @@ import chromadb
 from chromadb.config import Settings as ChromaSettings
 from chromadb.errors import NotFoundError
 
+from ground.names import WORKSPACE_RULE, is_workspace_name
+from ground.settings import Settings
 from knowledge.embeddings import MODEL_ID, LocalMiniLM, embed_texts
 from knowledge.errors import EmbeddingModelMismatch, KnowledgeError
 from knowledge.models import Chunk, DocumentSummary, FileReport, IngestReport
-from replydesk.settings import Settings
 
-_WORKSPACE = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,46}[a-z0-9])?$")
 _UPSERT_BATCH = 256
 _PAGE = 5000
 _clients: dict[str, Any] = {}
@@ -37,11 +37,8 @@ Progress = Callable[[int, int], None]
 
 
 def check_workspace(workspace: str) -> str:
-    if not isinstance(workspace, str) or not _WORKSPACE.match(workspace):
-        raise KnowledgeError(
-            f"invalid workspace {workspace!r}: use 1-48 lowercase letters, digits, '-' or '_', "
-            "starting and ending with a letter or digit"
-        )
+    if not is_workspace_name(workspace):
+        raise KnowledgeError(f"invalid workspace {workspace!r}: use {WORKSPACE_RULE}")
     return workspace
 
 

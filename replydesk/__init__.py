@@ -1,1 +1,1 @@
-"""Replydesk: a reply desk for community managers. Settings and the CLI live here."""
+"""The ``replydesk`` command line: the top layer, which may import every package below it."""

@@ -9,8 +9,8 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from replydesk import cli_eval, cli_knowledge
-from replydesk.settings import get_settings
+from ground.settings import get_settings
+from replydesk import cli_knowledge
 
 app = typer.Typer(help="Replydesk: grounded reply drafts behind a human approval queue.", no_args_is_help=True)
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
@@ -28,7 +28,7 @@ def _fail(message: str) -> None:
 
 
 def _configure_logging() -> None:
-    from api.logs import configure_logging
+    from ground.logs import configure_logging
 
     configure_logging(get_settings().log_format)
 
@@ -42,7 +42,7 @@ def _store() -> Any:
 @app.command()
 def migrate() -> None:
     """Create or upgrade the database schema."""
-    from api.db import migrate as run_migrations
+    from desk.db import migrate as run_migrations
 
     run_migrations(get_settings())
     console.print("database is up to date")
@@ -54,9 +54,9 @@ def keys_create(
     name: Annotated[str, typer.Option(help="Who or what uses the key.")] = "",
 ) -> None:
     """Create an API key; it is shown once and stored only as a hash."""
-    from api.auth import ROLES, create_key
-    from api.db import make_engine
-    from api.db import migrate as run_migrations
+    from desk.db import make_engine
+    from desk.db import migrate as run_migrations
+    from desk.keys import ROLES, create_key
 
     if role not in ROLES:
         _fail(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
@@ -73,10 +73,10 @@ def load_messages(
     """Queue inbound messages from a file, as POST /v1/messages would."""
     from pydantic import ValidationError
 
-    from api.db import make_engine
-    from api.db import migrate as run_migrations
-    from api.queue import submit_message
-    from api.schemas import MessageCreate
+    from desk.db import make_engine
+    from desk.db import migrate as run_migrations
+    from desk.inbound import MessageCreate
+    from desk.queue import submit_message
 
     settings = get_settings()
     run_migrations(settings)
@@ -120,9 +120,9 @@ def worker() -> None:
     import threading
 
     from agent.runner import ReplyRunner
-    from api.db import make_engine
-    from api.db import migrate as run_migrations
-    from api.worker import Worker
+    from desk.db import make_engine
+    from desk.db import migrate as run_migrations
+    from desk.worker import Worker
 
     _configure_logging()
     settings = get_settings()
@@ -164,7 +164,6 @@ app.command()(triage)
 from replydesk.cli_evals import eval_app  # noqa: E402  (at the bottom: one registration line per area)
 
 app.add_typer(eval_app, name="eval")
-eval_app.command("retrieval")(cli_eval.retrieval)
 for _command in (cli_knowledge.ingest, cli_knowledge.search, cli_knowledge.reindex, cli_knowledge.documents):
     app.command()(_command)
 

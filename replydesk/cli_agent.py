@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from replydesk.settings import get_settings
+from ground.settings import get_settings
 
 intents_app = typer.Typer(help="Team intent taxonomies: load labelled examples, inspect, evaluate.",
                           no_args_is_help=True)

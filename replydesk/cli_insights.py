@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from replydesk.settings import get_settings
+from ground.settings import get_settings
 
 insights_app = typer.Typer(help="What the community is saying: summaries, health, gaps, digests, alerts.",
                            no_args_is_help=True)
@@ -35,7 +35,7 @@ def _fail(message: str) -> None:
 
 
 def _engine() -> Any:
-    from api.db import make_engine, migrate
+    from desk.db import make_engine, migrate
 
     settings = get_settings()
     migrate(settings)

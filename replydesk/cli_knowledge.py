@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from replydesk.settings import get_settings
+from ground.settings import get_settings
 
 console = Console()
 err = Console(stderr=True)

@@ -10,14 +10,14 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.engine import Engine
 
-from replydesk.settings import get_settings
+from ground.settings import get_settings
 
 console = Console()
 err = Console(stderr=True)
 
 
 def _engine() -> Engine:
-    from api.db import make_engine, migrate
+    from desk.db import make_engine, migrate
 
     settings = get_settings()
     migrate(settings)
@@ -26,7 +26,7 @@ def _engine() -> Engine:
 
 def keys_list(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False) -> None:
     """List API keys (prefix, role, last use); the keys themselves are never stored."""
-    from api.auth import list_keys
+    from desk.keys import list_keys
 
     rows = list_keys(_engine())
     if as_json:
@@ -48,7 +48,7 @@ def keys_revoke(
     key: Annotated[str, typer.Argument(help="The key's id, or its prefix as `keys list` shows it.")],
 ) -> None:
     """Revoke an API key; requests with it fail from the next one on."""
-    from api.auth import revoke_key
+    from desk.keys import revoke_key
 
     try:
         record = revoke_key(_engine(), key.rstrip("…"))
@@ -62,8 +62,8 @@ def relay() -> None:
     """Run a standalone delivery relay (no HTTP); several may run at once."""
     import threading
 
-    from api.logs import configure_logging
-    from api.relay import Relay
+    from desk.relay import Relay
+    from ground.logs import configure_logging
 
     settings = get_settings()
     configure_logging(settings.log_format)

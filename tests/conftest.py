@@ -10,13 +10,13 @@ from typing import Any
 import httpx
 import pytest
 
-from api.db import migrate
+from desk.db import migrate
+from ground.settings import Settings
 from knowledge.ingest import ingest_paths
 from knowledge.store import KnowledgeStore
-from replydesk.settings import Settings
-from tests import pg
-from tests.live import SAMPLES, SHARED_DATA, LiveServer, make_settings, wait_for
-from tests.openai_stub import OpenAIStub
+from testkit import pg
+from testkit.live import SAMPLES, SHARED_DATA, LiveServer, make_settings, wait_for
+from testkit.openai_stub import OpenAIStub
 
 __all__ = ["SAMPLES", "SHARED_DATA", "LiveServer", "make_settings", "wait_for"]
 

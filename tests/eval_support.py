@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from evals.kb import EvalKnowledge
-from replydesk.settings import Settings
-from tests.live import SAMPLES, make_settings
+from ground.settings import Settings
+from testkit.live import SAMPLES, make_settings
 
 
 def seed_eval_kb(settings: Settings, sample_chroma: Path) -> None:

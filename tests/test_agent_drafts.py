@@ -11,9 +11,9 @@ import pytest
 
 from agent.runner import ReplyRunner
 from agent.state import Author, InboundMessage, ReviewDecision, ReviewRequest
+from testkit.llm_scripts import grounded_reply, invented_link_reply, long_reply, public_details_reply
+from testkit.openai_stub import OpenAIStub
 from tests.conftest import make_settings
-from tests.llm_scripts import grounded_reply, invented_link_reply, long_reply, public_details_reply
-from tests.openai_stub import OpenAIStub
 
 RunnerFactory = Callable[..., ReplyRunner]
 

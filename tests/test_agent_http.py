@@ -5,9 +5,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from testkit.llm_scripts import grounded_reply
+from testkit.openai_stub import OpenAIStub
 from tests.conftest import LiveServer, make_settings, message_body, wait_for, wait_for_draft
-from tests.llm_scripts import grounded_reply
-from tests.openai_stub import OpenAIStub
 
 
 def _server(tmp_path: Path, sample_chroma: Path, **overrides: object) -> LiveServer:

@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from replydesk.settings import Settings
+from ground.settings import Settings
+from testkit.seed import seed_drafts
 from tests.conftest import LiveServer, message_body, wait_for_draft
-from tests.seed import seed_drafts
 
 
 def _decide_something(live: LiveServer) -> int:

@@ -16,7 +16,7 @@ import pytest
 
 from knowledge.search import retrieve
 from knowledge.store import KnowledgeStore
-from tests.live import ROOT, free_port, make_settings, wait_for
+from testkit.live import ROOT, free_port, make_settings, wait_for
 from tests.test_knowledge_retrieval import isolation_checks, retrieval_checks, write_kb
 
 

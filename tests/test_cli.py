@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from replydesk import settings as settings_module
+from ground import settings as settings_module
 from replydesk.cli import app
 from tests.conftest import SAMPLES
 

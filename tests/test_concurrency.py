@@ -13,12 +13,12 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from api.auth import create_key
-from api.models import Delivery
-from replydesk.settings import Settings
+from desk.keys import create_key
+from desk.models import Delivery
+from ground.settings import Settings
+from testkit.seed import seed_drafts
 from tests.conftest import LiveServer, wait_for
 from tests.receiver import Receiver
-from tests.seed import seed_drafts
 from tests.webhook_verifier import load_reference_verifier
 
 DRAFTS = 100

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from replydesk import settings as settings_module
+from ground import settings as settings_module
+from ground.settings import Settings
 from replydesk.cli import app
-from replydesk.settings import Settings
-from tests.live import SHARED_DATA, LiveServer
+from testkit.live import SHARED_DATA, LiveServer
 from tests.test_knowledge_retrieval import HOTELS
 
 FAQ_CSV = "question,answer,platform\nDo you ship to Norway?,Yes within 5 days.,x\nIs there a warranty?,Two years.,\n"

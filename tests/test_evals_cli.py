@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from replydesk import settings as settings_module
+from ground import settings as settings_module
 from replydesk.cli import app
-from tests.eval_scripts import DEGRADED_PROMPT, JUDGE_MARKER, eval_model
+from testkit.eval_scripts import DEGRADED_PROMPT, JUDGE_MARKER, eval_model
+from testkit.live import LiveServer, make_settings
+from testkit.openai_stub import OpenAIStub
 from tests.eval_support import seed_eval_kb
-from tests.live import LiveServer, make_settings
-from tests.openai_stub import OpenAIStub
 
 runner = CliRunner()
 CASES = "12"

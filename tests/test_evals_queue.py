@@ -13,9 +13,9 @@ from evals.calibrate import calibrate_judge, load_dstc, load_queue, load_ratings
 from evals.errors import SuiteError
 from evals.promote import accept_reviewed, write_review_file
 from evals.suites import load_suite
+from testkit.live import LiveServer
+from testkit.openai_stub import OpenAIStub
 from tests.conftest import message_body, wait_for_draft
-from tests.live import LiveServer
-from tests.openai_stub import OpenAIStub
 
 
 def _strict_judge(request: dict) -> str:

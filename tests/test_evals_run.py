@@ -10,10 +10,10 @@ import yaml
 
 from evals.runner import EvalRunner, RunOptions, RunResult
 from evals.store import get_cases, open_engine
-from replydesk.settings import Settings
-from tests.eval_scripts import eval_model
+from ground.settings import Settings
+from testkit.eval_scripts import eval_model
+from testkit.openai_stub import OpenAIStub
 from tests.eval_support import eval_settings
-from tests.openai_stub import OpenAIStub
 
 RUBRIC = ["Does the reply address the author by name ({author_name})?", "Does the reply contain no emoji?",
           "Is the reply polite?"]

@@ -10,7 +10,7 @@ from evals.kb import EvalKnowledge
 from evals.scorers import score_retrieval, score_routing, score_text
 from evals.stats import aggregate, cohen_kappa, mcnemar_exact, sample_outcome, spearman
 from evals.suites import Case, Suite
-from tests.live import SAMPLES
+from testkit.live import SAMPLES
 
 
 @pytest.fixture(scope="module")

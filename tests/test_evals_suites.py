@@ -10,7 +10,7 @@ import pytest
 from evals.errors import EvalError, SuiteError, SuiteUnavailable
 from evals.provenance import load_prompt
 from evals.suites import builtin_names, load_suite
-from tests.live import ROOT, SHARED_DATA
+from testkit.live import ROOT, SHARED_DATA
 
 
 def test_builtin_suites_load_without_shared_data(tmp_path: Path) -> None:

@@ -21,9 +21,9 @@ from agent.checks import flagged
 from agent.guard import canary_leaked
 from agent.runner import ReplyRunner
 from agent.state import Author, CheckResult, InboundMessage
+from testkit.llm_scripts import leaky_reply, naive_reply
+from testkit.openai_stub import OpenAIStub
 from tests.conftest import SHARED_DATA, make_settings
-from tests.llm_scripts import leaky_reply, naive_reply
-from tests.openai_stub import OpenAIStub
 
 log = logging.getLogger("replydesk.tests.injection")  # figures: pytest --log-cli-level=INFO
 CARRIERS = [

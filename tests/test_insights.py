@@ -16,11 +16,11 @@ import pytest
 from rapidfuzz.distance import Levenshtein
 from sqlmodel import Session, col, select
 
-from api.models import Delivery, Draft, Message
+from desk.models import Delivery, Draft, Message
 from insights.period import make_period
 from insights.summary import build_summary
+from testkit.openai_stub import OpenAIStub
 from tests.conftest import LiveServer, make_settings, wait_for
-from tests.openai_stub import OpenAIStub
 
 FIXTURE = Path(__file__).parent / "fixtures" / "insights_messages.jsonl"
 TARGETS = {"x": 1.0, "instagram": 2.0, "discord": 2.0, "reddit": 4.0, "linkedin": 8.0}

@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import Engine
 
-from api.db import make_engine, migrate
-from api.insight_tables import InsightAlert
-from api.queue import submit_message
-from api.schemas import MessageCreate
+from desk.db import make_engine, migrate
+from desk.inbound import MessageCreate
+from desk.insight_tables import InsightAlert
+from desk.queue import submit_message
+from ground.settings import Settings
 from insights import alerts
-from replydesk.settings import Settings
 from tests.conftest import LiveServer, make_settings
 from tests.receiver import Receiver
 

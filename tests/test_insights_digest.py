@@ -14,18 +14,18 @@ from sqlmodel import Session, select
 from typer.testing import CliRunner
 
 from agent.runner import ReplyRunner
-from api.db import make_engine, migrate
-from api.decisions import approve_draft
-from api.models import Draft
-from api.queue import submit_message
-from api.relay import Relay
-from api.schemas import MessageCreate
-from api.worker import Worker
+from desk.db import make_engine, migrate
+from desk.decisions import approve_draft
+from desk.inbound import MessageCreate
+from desk.models import Draft
+from desk.queue import submit_message
+from desk.relay import Relay
+from desk.worker import Worker
+from ground import settings as settings_module
+from ground.settings import Settings
 from insights.scheduler import run_tick
 from knowledge.store import KnowledgeStore
-from replydesk import settings as settings_module
 from replydesk.cli import app
-from replydesk.settings import Settings
 from tests.receiver import Receiver
 
 FIXTURE = Path(__file__).parent / "fixtures" / "insights_messages.jsonl"

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from ground.settings import Settings
 from knowledge.errors import IngestError, KnowledgeError
 from knowledge.ingest import ingest_paths
 from knowledge.search import search_knowledge
 from knowledge.store import KnowledgeStore
-from replydesk.settings import Settings
 
 FAQ_JSONL = (
     '{"id": "faq-ship", "question": "How long does shipping take?", "answer": "Orders ship in 2 days."}\n'

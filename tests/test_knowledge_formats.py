@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from ground.settings import Settings
 from knowledge.embeddings import MODEL_ID
 from knowledge.errors import IngestError
 from knowledge.ingest import ingest_paths
 from knowledge.loaders import load_file
 from knowledge.search import search_knowledge
 from knowledge.store import KnowledgeStore
-from replydesk.settings import Settings
 
 HELP_PAGE = """<!doctype html><html><head><title>Lumen Help: Charging</title></head><body>
 <nav><a href="/">Home</a> | <a href="/shop">Shop</a> | <a href="/blog">Blog</a></nav>

@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from ground import settings as settings_module
+from ground.settings import Settings
 from knowledge.errors import EmbeddingModelMismatch, KnowledgeError
 from knowledge.ingest import ingest_paths
 from knowledge.lexical import workspace_index
 from knowledge.search import guidelines_for, retrieve, search_knowledge
 from knowledge.store import KnowledgeStore
-from replydesk import settings as settings_module
 from replydesk.cli import app
-from replydesk.settings import Settings
 
 HOTELS = {"hotels": [
     {"name": "Bridge Guest House", "faqs": [

@@ -11,11 +11,11 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
+from ground import settings as settings_module
 from knowledge.loaders import MAX_FILE_BYTES, load_file
 from knowledge.sanitize import instruction_like, strip_invisible
-from replydesk import settings as settings_module
 from replydesk.cli import app
-from tests.live import LiveServer
+from testkit.live import LiveServer
 
 runner = CliRunner()
 GOOD = '{"id": "faq-ship", "question": "How long does shipping take?", "answer": "Orders ship in 2 days."}\n'

@@ -11,9 +11,9 @@ import pytest
 
 from agent.runner import ReplyRunner
 from agent.state import Author, InboundMessage, ReviewDecision, ThreadTurn
+from testkit.llm_scripts import fenced, grounded_reply
+from testkit.openai_stub import OpenAIStub
 from tests.conftest import LiveServer, make_settings, message_body, wait_for_draft
-from tests.llm_scripts import fenced, grounded_reply
-from tests.openai_stub import OpenAIStub
 
 
 def _message(text: str = "How long does shipping to the UK take?", **extra: object) -> InboundMessage:

@@ -7,7 +7,7 @@ import logging
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from api.logs import JsonFormatter, RequestIdFilter, request_id_var
+from ground.logs import JsonFormatter, RequestIdFilter, request_id_var
 from tests.conftest import LiveServer, message_body, wait_for, wait_for_draft
 
 

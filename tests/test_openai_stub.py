@@ -12,7 +12,7 @@ import openai
 import pytest
 from pydantic import BaseModel
 
-from tests.openai_stub import MALFORMED_CONTENT, OpenAIStub
+from testkit.openai_stub import MALFORMED_CONTENT, OpenAIStub
 
 
 class Verdict(BaseModel):

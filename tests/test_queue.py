@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from testkit.seed import seed_drafts
 from tests.conftest import LiveServer, message_body, wait_for, wait_for_draft
-from tests.seed import seed_drafts
 
 
 def test_priority_and_due_time_follow_the_platform_guideline(backend_live: LiveServer) -> None:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from sqlmodel import Session, col, select
 
-from api.audit import Actor
-from api.db import make_engine, migrate
-from api.decisions import approve_draft
-from api.models import Delivery, Draft
-from api.relay import Relay
-from replydesk.settings import Settings
+from desk.audit import Actor
+from desk.db import make_engine, migrate
+from desk.decisions import approve_draft
+from desk.models import Delivery, Draft
+from desk.relay import Relay
+from ground.settings import Settings
+from testkit.seed import seed_drafts
 from tests.receiver import Receiver
-from tests.seed import seed_drafts
 
 CM: Actor = ("cm-1", "cm")
 

@@ -11,7 +11,7 @@ from fastapi.routing import APIRoute
 from typer.testing import CliRunner
 
 from api.app import create_app
-from replydesk import settings as settings_module
+from ground import settings as settings_module
 from replydesk.cli import app as cli_app
 from tests.conftest import LiveServer
 

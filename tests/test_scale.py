@@ -19,13 +19,13 @@ from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from api.db import make_engine, migrate
-from api.models import AuditEvent, Draft, DraftVersion, Job, Message
-from api.queue import submit_message
-from api.schemas import MessageCreate
-from replydesk.settings import Settings
-from tests import pg
-from tests.live import ROOT, make_settings, process_env, wait_for
+from desk.db import make_engine, migrate
+from desk.inbound import MessageCreate
+from desk.models import AuditEvent, Draft, DraftVersion, Job, Message
+from desk.queue import submit_message
+from ground.settings import Settings
+from testkit import pg
+from testkit.live import ROOT, make_settings, process_env, wait_for
 
 QUESTIONS = [
     "how long does shipping to the UK take?", "what's your return window?", "is there a student discount?",

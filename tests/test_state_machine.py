@@ -31,18 +31,18 @@ from sqlmodel import Session, col, select
 
 from agent.graph import AgentRuntime
 from agent.runner import ReplyRunner
-from api import decisions
-from api.db import make_engine, migrate
 from api.errors import ApiError
-from api.jobs import claim_job
-from api.models import AuditEvent, Delivery, Draft, DraftVersion, Message
-from api.queue import submit_message
-from api.relay import Relay
-from api.schemas import MessageCreate
-from api.worker import Worker, inbound_of
-from replydesk.settings import Settings
-from tests import pg
-from tests.live import make_settings
+from desk import decisions
+from desk.db import make_engine, migrate
+from desk.inbound import MessageCreate
+from desk.jobs import claim_job
+from desk.models import AuditEvent, Delivery, Draft, DraftVersion, Message
+from desk.queue import submit_message
+from desk.relay import Relay
+from desk.worker import Worker, inbound_of
+from ground.settings import Settings
+from testkit import pg
+from testkit.live import make_settings
 
 TEXTS = ["how long does shipping to the UK take?", "what's your return window?", "is there a student discount?",
          "My battery caught fire while charging", "how do I pair the app?", "buy crypto now http://a http://b"]
@@ -189,8 +189,8 @@ def make_machine(new_settings: Callable[[], tuple[Settings, Callable[[], None]]]
 
         @rule()
         def four_eyes(self) -> None:
-            from api.db import session_scope
-            from api.models import WorkspaceConfig
+            from desk.db import session_scope
+            from desk.models import WorkspaceConfig
 
             with session_scope(self.engine) as session:
                 config = session.get(WorkspaceConfig, "default") or WorkspaceConfig(workspace="default")

@@ -14,12 +14,12 @@ from agent.errors import TaxonomyError
 from agent.state import Author, InboundMessage
 from agent.taxonomy import TaxonomyStore, read_examples
 from agent.triage import Triager
-from replydesk import settings as settings_module
+from ground import settings as settings_module
+from ground.settings import Settings
 from replydesk.cli import app
-from replydesk.settings import Settings
+from testkit.llm_scripts import triage_reply
+from testkit.openai_stub import OpenAIStub
 from tests.conftest import LiveServer, make_settings
-from tests.llm_scripts import triage_reply
-from tests.openai_stub import OpenAIStub
 
 cli = CliRunner()
 

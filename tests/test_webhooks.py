@@ -9,11 +9,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from api.signing import sign
-from replydesk.settings import Settings
+from desk.signing import sign
+from ground.settings import Settings
+from testkit.seed import seed_drafts
 from tests.conftest import LiveServer, wait_for
 from tests.receiver import Receiver
-from tests.seed import seed_drafts
 from tests.webhook_verifier import load_reference_verifier
 
 

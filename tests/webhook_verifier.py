@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from tests.live import ROOT
+from testkit.live import ROOT
 
 
 def load_reference_verifier() -> Callable[..., str]:

@@ -16,8 +16,9 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Query, UploadFile, status
 
 from api.deps import Admin, ContextDep, Viewer
-from api.errors import ApiError, BadRequest, NotFound
+from api.errors import BadRequest, NotFound, TooLarge
 from api.schemas import DocumentDeleted, DocumentList, DocumentPublic, DocumentUploaded
+from ground.names import WORKSPACE_PATTERN
 from knowledge.ingest import ingest_upload
 from knowledge.loaders import MAX_FILE_BYTES, SUPPORTED_SUFFIXES
 from knowledge.store import check_workspace
@@ -25,11 +26,7 @@ from knowledge.store import check_workspace
 router = APIRouter(prefix="/v1/knowledge/documents", tags=["knowledge"])
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._ -]+")
 _READ = 1 << 20
-WorkspaceQuery = Annotated[str | None, Query(pattern=r"^[a-z0-9][a-z0-9_-]{0,47}$")]
-
-
-class PayloadTooLarge(ApiError):
-    status_code = 413
+WorkspaceQuery = Annotated[str | None, Query(pattern=WORKSPACE_PATTERN)]
 
 
 def _upload_name(filename: str | None) -> str:
@@ -48,7 +45,7 @@ def _save(upload: UploadFile, target: Path, name: str) -> None:
         while block := upload.file.read(_READ):
             size += len(block)
             if size > MAX_FILE_BYTES:
-                raise PayloadTooLarge(f"{name}: file is larger than the limit of {MAX_FILE_BYTES >> 20} MB")
+                raise TooLarge(f"{name}: file is larger than the limit of {MAX_FILE_BYTES >> 20} MB")
             out.write(block)
 
 
@@ -57,7 +54,7 @@ def upload_document(
     ctx: ContextDep,
     _key: Admin,
     file: Annotated[UploadFile, File(description="md, txt, html, pdf, csv, jsonl or json")],
-    workspace: Annotated[str | None, Form(pattern=r"^[a-z0-9][a-z0-9_-]{0,47}$")] = None,
+    workspace: Annotated[str | None, Form(pattern=WORKSPACE_PATTERN)] = None,
     kind: Annotated[str, Form(pattern=r"^(auto|faq|guideline|policy|review|other)$")] = "auto",
 ) -> DocumentUploaded:
     ws = check_workspace(workspace or ctx.settings.workspace)

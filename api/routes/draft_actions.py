@@ -6,13 +6,9 @@ import difflib
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
-from sqlmodel import col, select
 
-from api.db import read_session
-from api.decisions import assign_draft, bulk_decide
 from api.deps import CM, ContextDep, VersionDep, Viewer, actor_of
-from api.errors import NotFound
-from api.models import Draft, DraftVersion
+from api.errors import DeskError, NotFound, status_of
 from api.routes.drafts import _public, delivery_target_name
 from api.schemas import (
     BulkDecision,
@@ -24,6 +20,8 @@ from api.schemas import (
     DraftPublic,
     DraftVersionPublic,
 )
+from desk import reads
+from desk.decisions import assign_draft, bulk_decide
 
 router = APIRouter(prefix="/v1/drafts", tags=["drafts"])
 
@@ -32,10 +30,15 @@ router = APIRouter(prefix="/v1/drafts", tags=["drafts"])
 def bulk(body: BulkDecision, ctx: ContextDep, key: CM) -> BulkResult:
     """Approve or reject many drafts; each item carries its version and gets its own result."""
     items = [(item.id, item.version, item.text) for item in body.items]
-    results = bulk_decide(ctx.engine, body.action, items, body.reason, actor_of(key), delivery_target_name(ctx))
-    ok = sum(1 for r in results if r["status_code"] == 200)
-    return BulkResult(results=[BulkItemResult.model_validate(r) for r in results], succeeded=ok,
-                      failed=len(results) - ok)
+    outcomes = bulk_decide(ctx.engine, body.action, items, body.reason, actor_of(key), delivery_target_name(ctx))
+    results = [
+        BulkItemResult(id=draft_id, status_code=status_of(outcome), detail=outcome.detail)
+        if isinstance(outcome, DeskError)
+        else BulkItemResult(id=draft_id, status_code=200, status=outcome.status, version=outcome.version)
+        for draft_id, outcome in outcomes
+    ]
+    ok = sum(1 for r in results if r.status_code == 200)
+    return BulkResult(results=results, succeeded=ok, failed=len(results) - ok)
 
 
 @router.post("/{draft_id}/claim", response_model=DraftPublic)
@@ -57,18 +60,9 @@ def release(draft_id: int, key: CM, version: VersionDep, ctx: ContextDep, respon
     return _public(draft, None, response)
 
 
-def _versions(ctx: ContextDep, draft_id: int) -> list[DraftVersion]:
-    with read_session(ctx.engine) as session:
-        if session.get(Draft, draft_id) is None:
-            raise NotFound("draft not found")
-        return list(session.exec(
-            select(DraftVersion).where(col(DraftVersion.draft_id) == draft_id).order_by(col(DraftVersion.version))
-        ).all())
-
-
 @router.get("/{draft_id}/history", response_model=DraftHistory)
 def history(draft_id: int, ctx: ContextDep, _key: Viewer) -> DraftHistory:
-    rows = _versions(ctx, draft_id)
+    rows = reads.draft_versions(ctx.engine, draft_id)
     return DraftHistory(draft_id=draft_id,
                         data=[DraftVersionPublic.model_validate(r, from_attributes=True) for r in rows])
 
@@ -80,7 +74,7 @@ def diff(
     to_version: Annotated[int | None, Query(alias="to", ge=1)] = None,
 ) -> DraftDiff:
     """A unified diff between two versions' texts (default: the first draft against the latest)."""
-    rows = {r.version: r for r in _versions(ctx, draft_id)}
+    rows = {r.version: r for r in reads.draft_versions(ctx.engine, draft_id)}
     to = to_version or max(rows, default=1)
     for wanted in (from_version, to):
         if wanted not in rows:

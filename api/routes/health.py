@@ -3,19 +3,16 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST
-from sqlalchemy import text
-from sqlmodel import select
 
-from api.db import read_session
 from api.deps import ContextDep
+from desk import reads
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz")
 def healthz(ctx: ContextDep) -> dict[str, object]:
-    with read_session(ctx.engine) as session:
-        session.exec(select(text("1"))).one()
+    reads.ping(ctx.engine)
     return {
         "status": "ok",
         "database": ctx.engine.dialect.name,

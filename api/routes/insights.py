@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import Admin, ContextDep, Viewer, actor_of
 from api.errors import ApiError, BadRequest, Conflict, NotFound
+from ground.names import WORKSPACE_PATTERN
 from insights import alerts as alert_ops
 from insights.errors import InsightsError, InvalidPeriod, MissingAnswer, SuggestionConflict, SuggestionNotFound
 from insights.gaps import accept_gap, dismiss_gap, list_gaps, refresh_gaps
@@ -25,7 +26,7 @@ router = APIRouter(prefix="/v1/insights", tags=["insights"])
 
 Since = Annotated[datetime | None, Query(description="Start (ISO-8601); default one week before until.")]
 Until = Annotated[datetime | None, Query(description="End (ISO-8601); default now.")]
-Workspace = Annotated[str | None, Query(max_length=48, pattern=r"^[a-z0-9][a-z0-9_-]{0,47}$")]
+Workspace = Annotated[str | None, Query(max_length=48, pattern=WORKSPACE_PATTERN)]
 
 
 class SuggestionList(BaseModel):

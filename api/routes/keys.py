@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from api.auth import issue_key, list_keys, revoke_key
 from api.deps import Admin, ContextDep, actor_of
 from api.errors import NotFound
 from api.schemas_admin import KeyCreate, KeyCreated, KeyList, KeyPublic
+from desk.keys import issue_key, list_keys, revoke_key
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"])
 

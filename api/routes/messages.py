@@ -2,12 +2,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from api.db import read_session
 from api.deps import CM, ContextDep, Viewer
-from api.errors import NotFound
-from api.models import Message
-from api.queue import submit_message
-from api.schemas import MessageAccepted, MessageCreate, MessagePublic
+from api.schemas import MessageAccepted, MessagePublic
+from desk import reads
+from desk.inbound import MessageCreate
+from desk.models import Message
+from desk.queue import submit_message
 
 router = APIRouter(prefix="/v1/messages", tags=["messages"])
 
@@ -24,8 +24,5 @@ def create_message(body: MessageCreate, ctx: ContextDep, _key: CM, response: Res
 
 @router.get("/{message_id}", response_model=MessagePublic)
 def get_message(message_id: int, ctx: ContextDep, _key: Viewer) -> Message:
-    with read_session(ctx.engine) as session:
-        message = session.get(Message, message_id)
-    if message is None:
-        raise NotFound("message not found")
+    message = reads.get_message(ctx.engine, message_id)
     return message

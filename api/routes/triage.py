@@ -16,6 +16,7 @@ from agent.taxonomy import TaxonomyStore
 from agent.triage import Triager
 from api.deps import ContextDep, Viewer
 from api.schemas import Strict
+from ground.names import WORKSPACE_PATTERN
 
 router = APIRouter(prefix="/v1/triage", tags=["triage"])
 MAX_ITEMS = 100
@@ -32,7 +33,7 @@ class TriageItem(Strict):
 
 class TriageRequest(Strict):
     items: list[TriageItem] = Field(min_length=1, max_length=MAX_ITEMS)
-    workspace: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_-]{0,47}$")
+    workspace: str | None = Field(default=None, pattern=WORKSPACE_PATTERN)
 
 
 class TriageResponse(BaseModel):

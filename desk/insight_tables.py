@@ -1,7 +1,7 @@
 """Tables owned by the insights area: knowledge-gap suggestions, alerts, and scheduler/alert state.
 
-Kept apart from api/models.py so the reply loop's tables and these evolve (and migrate) independently;
-the migration is the branch revision 0007 off 0001.
+Kept in a module apart from desk/models.py (the reply loop's tables) so each reads in one sitting; all
+tables share one migration history (desk/migrations).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import JSON, Column
 from sqlmodel import Field, SQLModel
 
-from api.models import utcnow
+from desk.models import utcnow
 
 
 class GapSuggestion(SQLModel, table=True):

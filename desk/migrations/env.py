@@ -1,4 +1,4 @@
-"""Alembic environment: the URL comes from Settings (passed in by api.db.migrate)."""
+"""Alembic environment: the URL comes from Settings (passed in by desk.db.migrate)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from alembic import context
 from sqlalchemy import create_engine, pool
 from sqlmodel import SQLModel
 
-import api.eval_models
-import api.insight_tables
-import api.models  # noqa: F401  (all register their tables on SQLModel.metadata)
+import desk.eval_tables
+import desk.insight_tables
+import desk.models  # noqa: F401  (all register their tables on SQLModel.metadata)
 
 config = context.config
 target_metadata = SQLModel.metadata

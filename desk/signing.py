@@ -16,7 +16,7 @@ import secrets
 import time
 from collections.abc import Mapping
 
-from replydesk.settings import Settings
+from ground.settings import Settings
 
 SECRET_PREFIX = "whsec_"
 

@@ -16,11 +16,11 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from agent.state import ReviewDecision
-from api.audit import Actor, audit_draft, record_version
-from api.db import session_scope
-from api.errors import ApiError, BadRequest, Conflict, Forbidden, NotFound, PreconditionFailed
-from api.models import Delivery, Draft, Job, WorkspaceConfig, utcnow
-from api.workspaces import with_defaults
+from desk.audit import Actor, audit_draft, record_version
+from desk.db import session_scope
+from desk.errors import BadRequest, Conflict, DeskError, Forbidden, NotFound, PreconditionFailed
+from desk.models import Delivery, Draft, Job, WorkspaceConfig, utcnow
+from desk.workspaces import with_defaults
 
 ACTIVE = "pending"
 
@@ -178,17 +178,16 @@ def assign_draft(
 def bulk_decide(
     engine: Engine, action: str, items: list[tuple[int, int, str | None]], reason: str | None, actor: Actor,
     target: str = "",
-) -> list[dict[str, Any]]:
-    """Each item in its own transaction, so one stale or decided item does not undo the others."""
-    results: list[dict[str, Any]] = []
+) -> list[tuple[int, Draft | DeskError]]:
+    """Each item in its own transaction, so one stale or decided item does not undo the others: every
+    item gets the decided draft or the named error that refused it."""
+    results: list[tuple[int, Draft | DeskError]] = []
     for draft_id, version, text in items:
         try:
             if action == "approve":
-                draft = approve_draft(engine, draft_id, version, text, actor, target)
+                results.append((draft_id, approve_draft(engine, draft_id, version, text, actor, target)))
             else:
-                draft = reject_draft(engine, draft_id, version, reason or "", actor)
-        except ApiError as exc:
-            results.append({"id": draft_id, "status_code": exc.status_code, "detail": exc.detail})
-        else:
-            results.append({"id": draft_id, "status_code": 200, "status": draft.status, "version": draft.version})
+                results.append((draft_id, reject_draft(engine, draft_id, version, reason or "", actor)))
+        except DeskError as exc:
+            results.append((draft_id, exc))
     return results

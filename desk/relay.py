@@ -19,13 +19,13 @@ from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from api.audit import RELAY, Actor, audit_draft
-from api.db import read_session, session_scope
-from api.errors import Conflict, NotFound
-from api.models import Delivery, Draft, Message, utcnow
-from api.signing import sign
-from api.workspaces import delivery_target, workspace_config
-from replydesk.settings import Settings
+from desk.audit import RELAY, Actor, audit_draft
+from desk.db import read_session, session_scope
+from desk.errors import Conflict, NotFound
+from desk.models import Delivery, Draft, Message, utcnow
+from desk.signing import sign
+from desk.workspaces import delivery_target, workspace_config
+from ground.settings import Settings
 
 log = logging.getLogger("replydesk.relay")
 BATCH = 20  # deliveries claimed (and marked delivered) per transaction

@@ -15,11 +15,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from agent.state import ReviewDecision, ReviewRequest
-from api.audit import INGEST, WORKER, Actor, audit_draft, record_version
-from api.db import read_session, session_scope
-from api.models import Draft, Job, Message, utcnow
-from api.priority import due_at, priority_of
-from api.schemas import MessageCreate
+from desk.audit import INGEST, WORKER, Actor, audit_draft, record_version
+from desk.db import read_session, session_scope
+from desk.inbound import MessageCreate
+from desk.models import Draft, Job, Message, utcnow
+from desk.priority import due_at, priority_of
 
 
 def submit_message(engine: Engine, body: MessageCreate, workspace: str) -> tuple[Message, bool]:

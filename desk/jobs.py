@@ -15,8 +15,8 @@ from sqlalchemy import or_, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from api.db import session_scope
-from api.models import Job, utcnow
+from desk.db import session_scope
+from desk.models import Job, utcnow
 
 
 def claim_job(engine: Engine, worker: str, lease_seconds: float, max_attempts: int) -> Job | None:

@@ -23,7 +23,7 @@ from sqlalchemy.pool import NullPool
 from sqlmodel import Session, create_engine
 from tenacity import Retrying, retry_if_result, stop_after_delay, wait_random
 
-from replydesk.settings import Settings
+from ground.settings import Settings
 
 _READ_ONLY = "replydesk_read_only"
 _HOLDS_WRITE = "replydesk_holds_write_lock"
@@ -154,7 +154,7 @@ def _take_advisory_lock(conn: Connection) -> None:
 
 
 def migrate(settings: Settings) -> None:
-    """Bring the schema to the newest Alembic revision (revisions are committed in api/migrations).
+    """Bring the schema to the newest Alembic revision (revisions are committed in desk/migrations).
 
     On PostgreSQL this also creates LangGraph's checkpoint and store tables, once, under the same lock,
     so the savers and stores that every process opens later find them in place: ``setup()`` of either
@@ -170,8 +170,8 @@ def migrate(settings: Settings) -> None:
     config.set_main_option("sqlalchemy.url", settings.sqlalchemy_url.replace("%", "%%"))
     config.attributes["configure_logger"] = False
     with _migration_lock(settings):
-        # "heads": feature areas add independent migration branches off 0001; all of them apply.
-        command.upgrade(config, "heads")
+        # One history with one head (0008 joined the old feature branches): new revisions follow it.
+        command.upgrade(config, "head")
         if not settings.is_sqlite:
             from langgraph.checkpoint.postgres import PostgresSaver
             from langgraph.store.postgres import PostgresStore

@@ -14,9 +14,9 @@ from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from api.audit import audit_other
-from api.db import read_session, session_scope
-from api.models import ApiKey, utcnow
+from desk.audit import audit_other
+from desk.db import read_session, session_scope
+from desk.models import ApiKey, utcnow
 
 KEY_PREFIX = "rdk_"
 ROLES = ("viewer", "cm", "admin")
@@ -79,6 +79,12 @@ def lookup_key(session: Session, key: str) -> ApiKey | None:
     if found is None or found.revoked_at is not None:
         return None
     return found
+
+
+def authenticate(engine: Engine, key: str) -> ApiKey | None:
+    """The live key record for a presented key, or None (unknown or revoked)."""
+    with read_session(engine) as session:
+        return lookup_key(session, key)
 
 
 def touch_key(engine: Engine, api_key: ApiKey) -> None:

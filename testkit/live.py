@@ -14,9 +14,9 @@ import httpx
 import uvicorn
 
 from api.app import create_app
-from api.auth import create_key
-from api.db import make_engine, migrate
-from replydesk.settings import Settings
+from desk.db import make_engine, migrate
+from desk.keys import create_key
+from ground.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"

@@ -13,7 +13,7 @@ import json
 import re
 from typing import Any
 
-from tests.llm_scripts import user_prompt
+from testkit.llm_scripts import user_prompt
 
 GROUNDING_RULE = "Use ONLY facts stated in the SOURCES"
 JUDGE_MARKER = "evaluation judge"

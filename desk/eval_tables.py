@@ -1,7 +1,7 @@
 """Eval run history: tables written by ``evals/`` and served read-only by the API.
 
-They live in ``api/`` (not ``evals/``) so the API can read them without importing ``evals``, which
-nothing else may import.
+They live in ``desk/`` with every other table (one metadata, one migration history); ``evals/`` writes
+them and the API reads them through ``desk/`` without importing ``evals``.
 """
 
 from __future__ import annotations
@@ -9,11 +9,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
 from sqlalchemy import JSON, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from api.models import utcnow
+from desk.models import utcnow
 
 
 class EvalRun(SQLModel, table=True):
@@ -51,42 +50,3 @@ class EvalCaseResult(SQLModel, table=True):
     # Per scorer: {name: {kind, mean, pass_rate, errors}}; per repeat: draft, triage, scores, error.
     scores: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     samples: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
-
-
-class EvalRunPublic(BaseModel):
-    id: int
-    label: str
-    status: str
-    suites: list[str]
-    config: dict[str, Any]
-    git_commit: str | None
-    git_dirty: bool
-    knowledge_hash: str
-    prompt_hash: str
-    judge_prompt_hash: str | None
-    summary: dict[str, Any]
-    notes: list[str]
-    created_at: datetime
-    finished_at: datetime | None
-
-
-class EvalCasePublic(BaseModel):
-    suite: str
-    case_id: str
-    verdict: str
-    pass_rate: float | None
-    mean_score: float | None
-    spread: float | None
-    repeats: int
-    errors: int
-    scores: dict[str, Any]
-    samples: list[dict[str, Any]]
-
-
-class EvalRunList(BaseModel):
-    data: list[EvalRunPublic]
-    count: int
-
-
-class EvalRunDetail(EvalRunPublic):
-    cases: list[EvalCasePublic]

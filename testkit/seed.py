@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.engine import Engine
 
-from api.models import Draft, DraftVersion, Message, utcnow
+from desk.models import Draft, DraftVersion, Message, utcnow
 
 PLATFORMS = ("x", "instagram", "reddit", "discord", "linkedin")
 INTENTS = ("question", "complaint", "praise", "other")

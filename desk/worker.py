@@ -17,13 +17,13 @@ from sqlmodel import Session, col, select
 
 from agent.runner import ReplyRunner
 from agent.state import Author, InboundMessage, ReviewDecision, ThreadTurn
-from api.audit import WORKER, audit_draft, record_version
-from api.db import read_session, session_scope
-from api.jobs import abandoned_jobs, claim_job, finish_job, keep_lease
-from api.models import Draft, Job, Message, utcnow
-from api.priority import ResponseTargets
-from api.queue import record_review
-from replydesk.settings import Settings
+from desk.audit import WORKER, audit_draft, record_version
+from desk.db import read_session, session_scope
+from desk.jobs import abandoned_jobs, claim_job, finish_job, keep_lease
+from desk.models import Draft, Job, Message, utcnow
+from desk.priority import ResponseTargets
+from desk.queue import record_review
+from ground.settings import Settings
 
 log = logging.getLogger("replydesk.worker")
 

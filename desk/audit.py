@@ -11,8 +11,8 @@ from typing import Any
 
 from sqlmodel import Session
 
-from api.logs import current_request_id
-from api.models import AuditEvent, Draft, DraftVersion
+from desk.models import AuditEvent, Draft, DraftVersion
+from ground.logs import current_request_id
 
 Actor = tuple[str, str]  # (name, role)
 WORKER: Actor = ("system:worker", "system")
