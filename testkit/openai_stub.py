@@ -68,6 +68,7 @@ class _Fault:
     status: int = 500
     retry_after: float | None = None
     seconds: float = 0.0
+    message: str = ""
 
 
 @dataclass
@@ -197,8 +198,10 @@ class OpenAIStub:
     def reply_text(self, text: str) -> None:
         self.responder = lambda _request: text
 
-    def fail_next(self, status: int, times: int = 1, retry_after: float | None = None) -> None:
-        self._push(_Fault("fail", status=status, retry_after=retry_after), times)
+    def fail_next(self, status: int, times: int = 1, retry_after: float | None = None, message: str = "") -> None:
+        """The next ``times`` requests get ``status``; ``message`` replaces the error text (servers leak
+        internals there: paths, URLs)."""
+        self._push(_Fault("fail", status=status, retry_after=retry_after, message=message), times)
 
     def hang_next(self, seconds: float, times: int = 1) -> None:
         self._push(_Fault("hang", seconds=seconds), times)
@@ -276,7 +279,8 @@ class OpenAIStub:
         if fault is not None and fault.kind == "fail":
             code = "rate_limit_exceeded" if fault.status == 429 else None
             headers = {} if fault.retry_after is None else {"Retry-After": f"{fault.retry_after:g}"}
-            return _Reply(fault.status, _error(fault.status, f"Injected HTTP {fault.status}", code), headers)
+            text = fault.message or f"Injected HTTP {fault.status}"
+            return _Reply(fault.status, _error(fault.status, text, code), headers)
         if fault is not None and fault.kind == "hang" and self._stopping.wait(fault.seconds):
             return None
         if fault is not None and fault.kind == "malformed":
