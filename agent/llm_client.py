@@ -116,7 +116,7 @@ def _wait(state: RetryCallState) -> float:
 def plain_reason(exc: BaseException, timeout: float) -> str:
     """What went wrong, in words a CM can read: never the server's own text."""
     if isinstance(exc, openai.APITimeoutError):
-        return f"the model did not answer within {timeout:.0f} s"
+        return f"the model did not answer within {timeout:.3g} s"
     if isinstance(exc, openai.APIConnectionError):
         return "the LLM endpoint could not be reached"
     if isinstance(exc, openai.APIStatusError):
