@@ -11,7 +11,7 @@ class DraftingError(AgentError):
     """An LLM call gave nothing usable (endpoint down, refused, malformed output, guard said no).
 
     ``str(exc)`` is plain words a CM may read; ``endpoint`` and ``mode`` say where and how it was asked,
-    for the log line. Raw server text never goes into the message (see ground/redact.py).
+    for the log line. Raw server text never goes into the message; logs get it through ground/redact.py.
     """
 
     def __init__(self, reason: str, *, endpoint: str = "", mode: str = "", code: str = "") -> None:

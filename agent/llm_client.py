@@ -271,7 +271,7 @@ class LLMClient:
         except (_ModeRefused, _SeedRefused):
             raise
         except openai.OpenAIError as exc:
-            detail = redact(_server_text(exc) if isinstance(exc, openai.APIStatusError) else str(exc))
+            detail = redact(_server_text(exc) if isinstance(exc, openai.APIStatusError) else str(exc))[:300]
             log.warning("LLM %s request failed: endpoint=%s model=%s mode=%s error=%s: %s", purpose, endpoint.label,
                         self.model, mode, type(exc).__name__, detail)
             raise LLMUnavailable(plain_reason(exc, timeout), endpoint=endpoint.label, mode=mode,
@@ -284,6 +284,6 @@ class LLMClient:
             return
         said = _server_text(exc).lower()
         if "response_format" in body and any(word in said for word in _MODE_WORDS):
-            raise _ModeRefused(redact(_server_text(exc))) from exc
+            raise _ModeRefused(redact(_server_text(exc))[:300]) from exc
         if "seed" in body and "seed" in said and exc.status_code < 500:
             raise _SeedRefused() from exc
