@@ -30,6 +30,7 @@ from agent.errors import DraftingError
 from agent.guard import injection_signals, load_canary
 from agent.guidelines import PlatformProfile, brand_rules, platform_profile
 from agent.llm import LLMDrafter
+from agent.llm_client import warn_fallback
 from agent.memory import ExampleMemory, open_store
 from agent.prompts import REVISE, SECOND_ANGLE
 from agent.resilience import LLMGuard
@@ -140,7 +141,8 @@ def draft(state: GraphState, *, runtime: Context) -> dict[str, Any]:
         try:
             result = deps.llm.draft(message, hits, profile, brand, asked, examples)
         except DraftingError as exc:
-            note = f"LLM unavailable, offline composer used ({exc})."
+            warn_fallback(log, exc, "draft", "the offline composer")
+            note = f"LLM unavailable, offline composer used: {exc.reason}."
     if result is None:
         result = compose_offline(
             message, hits, profile, sentiment=state["triage"]["sentiment"], min_score=settings.min_answer_score,
@@ -172,7 +174,7 @@ def _second_variant(deps: AgentRuntime, message: InboundMessage, hits: list[dict
             return [Variant(angle="a different angle", text=other.text, citations=other.citations,
                             composer="llm").model_dump()]
         except DraftingError as exc:
-            log.info("second variant skipped: %s", exc)
+            warn_fallback(log, exc, "second variant", "an offline variant")
     made = offline_variant(message, hits, profile, first, sentiment=state["triage"]["sentiment"],
                            min_score=deps.settings.min_answer_score)
     if made is None:

@@ -1,33 +1,28 @@
-"""Drafting (and triage sentiment) through any OpenAI-compatible endpoint.
+"""Drafting (and triage sentiment) through any OpenAI-compatible endpoint, via the one client layer.
 
-One retry layer for transport errors: the SDK's (429/5xx/timeouts, honouring Retry-After), with an explicit
-timeout. tenacity retries only output that does not parse, then gives up with a named error: the caller
-falls back to the offline composer and says so. The guard (agent/resilience.py) decides before each call
-whether the endpoint may be used at all (circuit breaker, per-source rate limit, daily token budget).
-Servers without JSON-schema structured output get a plain completion validated with the same model.
+agent/llm_client.py negotiates the structured-output mode, parses tolerantly (one repair round) and
+retries transport failures once per layer. The guard (agent/resilience.py) decides before each call
+whether the endpoint may be used at all (circuit breaker, per-source rate limit, daily token budget);
+a model whose output does not parse is not an outage, so it does not trip the breaker.
 """
 
 from __future__ import annotations
 
-import json
-import re
-import threading
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, Literal, TypeVar
 
 import openai
-from pydantic import BaseModel, Field, ValidationError
-from tenacity import retry, retry_if_exception_type, stop_after_attempt
+from pydantic import BaseModel, Field
 
-from agent.errors import DraftingError
+from agent.errors import DraftingError, LLMOutputInvalid
 from agent.guidelines import BrandRules, PlatformProfile
-from agent.limited_http import limited_http_client
-from agent.prompts import DRAFT_SYSTEM, DRAFT_USER, JSON_ONLY_SUFFIX, TRIAGE_SYSTEM, TRIAGE_USER
+from agent.llm_client import LLMClient
+from agent.prompts import DRAFT_SYSTEM, DRAFT_USER, TRIAGE_SYSTEM, TRIAGE_USER
 from agent.resilience import LLMGuard, source_key
 from agent.state import DraftResult, InboundMessage, ThreadSummary
 from ground.settings import Settings
 
-_FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.MULTILINE)
 Parsed = TypeVar("Parsed", bound=BaseModel)
+SENTIMENT_MAX_TOKENS = 150
 
 
 class LLMSummary(BaseModel):
@@ -55,15 +50,6 @@ class LLMSentiment(BaseModel):
     reason: str = ""
 
 
-class MalformedOutput(Exception):
-    """The model answered, but not with the JSON we asked for."""
-
-
-def _schema_unsupported(exc: openai.BadRequestError) -> bool:
-    text = str(exc).lower()
-    return "response_format" in text or "json_schema" in text or "schema" in text
-
-
 class LLMDrafter:
     def __init__(
         self,
@@ -76,19 +62,11 @@ class LLMDrafter:
     ) -> None:
         """``client`` and ``prompt_override`` (system, user template) are seams for eval runs, which
         route calls through their own cache and try alternative prompts; the app never passes them."""
-        self.model = settings.llm_model
-        self.client = client or openai.OpenAI(
-            base_url=settings.llm_base_url,
-            api_key=settings.llm_api_key or "not-needed",
-            timeout=settings.llm_timeout,
-            max_retries=settings.llm_max_retries,
-            http_client=limited_http_client(settings),  # per-endpoint limits shared by every caller
-        )
+        self.llm = LLMClient(settings, client=client)
+        self.model = self.llm.model
         self.guard = guard or LLMGuard(settings, None)
         self.canary = canary
         self._system_template, self.user_template = prompt_override or (DRAFT_SYSTEM, DRAFT_USER)
-        self._schema_ok = True
-        self._lock = threading.Lock()
 
     @property
     def system_prompt(self) -> str:
@@ -138,7 +116,7 @@ class LLMDrafter:
     ) -> DraftResult:
         messages = self.build_messages(message, hits, profile, brand, instructions, examples)
         source = source_key(message.workspace, message.platform, message.author.id)
-        parsed, usage = self._guarded(messages, LLMDraft, message.workspace, source)
+        parsed, usage = self._guarded(messages, LLMDraft, message.workspace, source, purpose="draft")
         known = {h["id"] for h in hits}
         summary = parsed.summary
         return DraftResult(
@@ -163,64 +141,28 @@ class LLMDrafter:
             {"role": "system", "content": TRIAGE_SYSTEM},
             {"role": "user", "content": TRIAGE_USER.format(context=context or "(none)", text=text)},
         ]
-        parsed, _ = self._guarded(messages, LLMSentiment, workspace, None)
+        parsed, _ = self._guarded(messages, LLMSentiment, workspace, None, purpose="triage sentiment",
+                                  max_tokens=SENTIMENT_MAX_TOKENS)
         return parsed
 
     def _guarded(
-        self, messages: list[dict[str, str]], schema: type[Parsed], workspace: str, source: str | None
+        self, messages: list[dict[str, str]], schema: type[Parsed], workspace: str, source: str | None,
+        *, purpose: str, max_tokens: int | None = None,
     ) -> tuple[Parsed, dict[str, int]]:
         refusal = self.guard.refusal(workspace, source)
         if refusal is not None:
-            raise DraftingError(refusal)
+            raise DraftingError(refusal, endpoint=self.llm.endpoint.label, mode="(not sent)")
         try:
-            parsed, usage = cast(tuple[Parsed, dict[str, int]], self._call(messages, schema))
-        except MalformedOutput as exc:
+            answer = self.llm.structured(messages, schema, purpose=purpose, max_tokens=max_tokens)
+        except LLMOutputInvalid:
             self.guard.breaker.success()  # the endpoint works; the model's output did not parse
-            raise DraftingError(f"model output was not valid JSON after retries: {exc}") from exc
-        except openai.OpenAIError as exc:
+            raise
+        except DraftingError:
             self.guard.failed()
-            raise DraftingError(f"LLM endpoint failed: {type(exc).__name__}: {exc}") from exc
+            raise
         except Exception:
             self.guard.failed()  # never leave a half-open breaker waiting for a verdict
             raise
+        usage = answer.usage | {"llm_calls": answer.calls}
         self.guard.record(workspace, source, usage)
-        return parsed, usage
-
-    @retry(retry=retry_if_exception_type(MalformedOutput), stop=stop_after_attempt(2), reraise=True)
-    def _call(self, messages: list[dict[str, str]], schema: type[Parsed]) -> tuple[Parsed, dict[str, int]]:
-        if self._schema_ok:
-            try:
-                completion = self.client.chat.completions.parse(
-                    model=self.model, messages=messages, response_format=schema, temperature=0.2  # type: ignore[arg-type]
-                )
-                choice = completion.choices[0].message
-                if choice.parsed is None:
-                    raise MalformedOutput(choice.refusal or "empty structured output")
-                return choice.parsed, _usage(completion)
-            except openai.BadRequestError as exc:
-                if not _schema_unsupported(exc):
-                    raise
-                with self._lock:
-                    self._schema_ok = False
-            except (ValidationError, json.JSONDecodeError) as exc:
-                raise MalformedOutput(str(exc)[:200]) from exc
-        fallback = [*messages[:-1], {"role": "user", "content": messages[-1]["content"] + JSON_ONLY_SUFFIX}]
-        plain = self.client.chat.completions.create(
-            model=self.model, messages=fallback, temperature=0.2  # type: ignore[arg-type]
-        )
-        content = _FENCE.sub("", plain.choices[0].message.content or "").strip()
-        try:
-            return schema.model_validate_json(content), _usage(plain)
-        except ValidationError as exc:
-            raise MalformedOutput(str(exc)[:200]) from exc
-
-
-def _usage(completion: Any) -> dict[str, int]:
-    usage = getattr(completion, "usage", None)
-    if usage is None:
-        return {}
-    return {
-        "prompt_tokens": int(usage.prompt_tokens or 0),
-        "completion_tokens": int(usage.completion_tokens or 0),
-        "total_tokens": int(usage.total_tokens or 0),
-    }
+        return answer.value, usage

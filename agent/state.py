@@ -64,6 +64,7 @@ class Triage(BaseModel):
     sentiment: str
     sentiment_score: float
     sentiment_source: Literal["vader", "llm"] = "vader"
+    sentiment_note: str = Field(default="", description="Why the LLM's read was not used, when one was asked for.")
     urgency: Literal["low", "normal", "high"]
     language: str = "und"
     language_confidence: float = 0.0

@@ -20,6 +20,7 @@ from agent.errors import DraftingError
 from agent.guard import injection_signals
 from agent.intents import IntentPrediction
 from agent.llm import LLMDrafter
+from agent.llm_client import warn_fallback
 from agent.risk import looks_abusive, looks_like_spam, risk_flags, route_message, urgency
 from agent.state import InboundMessage, Triage
 from agent.taxonomy import TaxonomyStore, community_classifier
@@ -160,13 +161,15 @@ class Triager:
             flags.append("prompt_injection")
         label, score = sentiment(message.text)
         source = "vader"
+        sentiment_note = ""
         llm_urgency = None
         if use_llm and self.llm is not None:
             try:
                 read = self.llm.sentiment(message.text, context, message.workspace)
                 label, score, source, llm_urgency = read.sentiment, read.score, "llm", read.urgency
             except DraftingError as exc:
-                log.info("LLM sentiment unavailable, VADER used: %s", exc)
+                warn_fallback(log, exc, "triage sentiment", "VADER")
+                sentiment_note = f"LLM sentiment unavailable, VADER used: {exc.reason}."
         level = urgency(flags, category, score, message.text)
         if llm_urgency == "high" and level != "high":
             level = "high"
@@ -191,6 +194,7 @@ class Triager:
             sentiment=label,
             sentiment_score=round(score, 3),
             sentiment_source=source,
+            sentiment_note=sentiment_note,
             urgency=level,
             language=language,
             language_confidence=language_confidence,

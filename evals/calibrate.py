@@ -150,7 +150,7 @@ def calibrate_judge(settings: Settings, items: list[RatedReply]) -> dict[str, An
                    settings.eval_rate_limit)
     client = gate.client(config.base_url, settings.eval_judge_api_key or settings.llm_api_key, role="judge",
                          repeat=0, timeout=config.timeout, max_retries=config.max_retries)
-    judge = Judge(config, lambda _repeat: client)
+    judge = Judge(config, lambda _repeat: client, settings)
 
     def judge_one(item: RatedReply) -> dict[str, Any]:
         data = JudgeInput(item.platform, False, "the user", "user", item.thread, item.message, "", item.reply,

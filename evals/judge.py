@@ -1,22 +1,29 @@
 """LLM-as-judge with checklist rubrics: one binary question per call, under a pinned configuration.
 
 One question per call keeps items independent (no position effects between them), lets the cache
-re-judge only the items that changed, and confines a failed call to one item. Transport failures are
-retried by the SDK (honouring Retry-After); output that does not parse gets one more ask; after that
-the item is an error — recorded, never dropped, never scored as a fail.
+re-judge only the items that changed, and confines a failed call to one item. Calls go through the
+agent's LLM client layer: transport failures are retried (honouring Retry-After), output that does not
+parse gets one repair round; after that the item is an error — recorded, never dropped, never scored
+as a fail.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-import re
+import logging
+import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import openai
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
+
+from agent.errors import DraftingError, LLMOutputInvalid
+from agent.llm_client import LLMClient
+from ground.settings import Settings
+
+log = logging.getLogger("replydesk.evals.judge")
 
 JUDGE_SYSTEM = """\
 You are a strict evaluation judge for replies that a brand's community team drafted for an inbound
@@ -49,9 +56,6 @@ REPLY:
 {reply}
 """
 
-_FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.MULTILINE)
-
-
 def judge_prompt_hash() -> str:
     return hashlib.sha256((JUDGE_SYSTEM + JUDGE_USER).encode()).hexdigest()[:16]
 
@@ -74,16 +78,11 @@ class JudgeConfig:
 
 
 class Verdict(BaseModel):
-    # "pass" is a keyword in Python, hence the alias.
-    passed: bool
-    reason: str = ""
+    """The judge's answer; the wire name is "pass" (a Python keyword, hence the alias)."""
 
-    @classmethod
-    def parse(cls, content: str) -> Verdict:
-        data = json.loads(_FENCE.sub("", content).strip())
-        if not isinstance(data, dict) or not isinstance(data.get("pass"), bool):
-            raise ValueError('expected {"pass": true|false, "reason": "..."}')
-        return cls(passed=data["pass"], reason=str(data.get("reason") or "")[:300])
+    model_config = ConfigDict(populate_by_name=True)
+    passed: bool = Field(alias="pass")
+    reason: str = Field(default="", description="One short sentence.")
 
 
 @dataclass
@@ -111,10 +110,28 @@ class JudgeInput:
 
 
 class Judge:
-    def __init__(self, config: JudgeConfig, client_for: Callable[[int], openai.OpenAI]) -> None:
+    """Asks through the one LLM client layer (agent/llm_client.py): JSON mode where the endpoint has one,
+    the same negotiation, timeouts and per-endpoint concurrency cap as drafting."""
+
+    def __init__(self, config: JudgeConfig, client_for: Callable[[int], openai.OpenAI], settings: Settings) -> None:
         self.config = config
+        self.settings = settings
         self.client_for = client_for
-        self.seed_supported = config.seed is not None  # turned off if the endpoint rejects the parameter
+        self._clients: dict[int, LLMClient] = {}
+        self._lock = threading.Lock()
+
+    def llm(self, repeat: int) -> LLMClient:
+        with self._lock:
+            if repeat not in self._clients:
+                self._clients[repeat] = LLMClient(
+                    self.settings, client=self.client_for(repeat), model=self.config.model,
+                    timeout=self.config.timeout, max_retries=self.config.max_retries)
+            return self._clients[repeat]
+
+    @property
+    def seed_supported(self) -> bool:
+        """``seed`` is sent when the endpoint takes it (learned once per endpoint, like the JSON mode)."""
+        return self.config.seed is None or all(c.endpoint.seed_supported for c in self._clients.values())
 
     def messages(self, item: str, data: JudgeInput) -> list[dict[str, str]]:
         user = JUDGE_USER.format(
@@ -132,34 +149,16 @@ class Judge:
         return [{"role": "system", "content": JUDGE_SYSTEM}, {"role": "user", "content": user}]
 
     def check(self, item: str, data: JudgeInput, repeat: int) -> ItemResult:
-        client = self.client_for(repeat)
-        messages = self.messages(item, data)
-        problem = ""
-        asks = 0
-        while asks < 2:  # the second ask only for output that did not parse
-            params: dict[str, Any] = {"temperature": self.config.temperature, "max_tokens": self.config.max_tokens}
-            if self.seed_supported:
-                params["seed"] = self.config.seed
-            asks += 1
-            try:
-                completion = client.chat.completions.create(
-                    model=self.config.model, messages=messages, **params  # type: ignore[arg-type]
-                )
-            except openai.BadRequestError as exc:
-                if "seed" in str(exc).lower() and self.seed_supported:
-                    self.seed_supported, asks = False, asks - 1  # "seed when supported": ask again without it
-                    continue
-                return ItemResult(item, None, error=f"judge call failed: HTTP 400: {str(exc)[:160]}")
-            except openai.APIStatusError as exc:
-                return ItemResult(item, None, error=f"judge call failed after retries: HTTP {exc.status_code}")
-            except openai.APITimeoutError:
-                return ItemResult(item, None, error="judge call failed after retries: timeout")
-            except openai.APIError as exc:
-                return ItemResult(item, None, error=f"judge call failed after retries: {type(exc).__name__}")
-            content = completion.choices[0].message.content or "" if completion.choices else ""
-            try:
-                verdict = Verdict.parse(content)
-                return ItemResult(item, verdict.passed, verdict.reason)
-            except (ValueError, ValidationError) as exc:
-                problem = f"judge output was not the expected JSON: {str(exc)[:120]}"
-        return ItemResult(item, None, error=problem)
+        """A verdict, or an error recorded on the item (never scored as a fail)."""
+        try:
+            answer = self.llm(repeat).structured(
+                self.messages(item, data), Verdict, purpose="judge", max_tokens=self.config.max_tokens,
+                temperature=self.config.temperature, seed=self.config.seed,
+            )
+        except LLMOutputInvalid as exc:
+            log.warning("judge item not judged: endpoint=%s mode=%s reason=%s", exc.endpoint, exc.mode, exc.reason)
+            return ItemResult(item, None, error=f"judge output was not the expected JSON: {exc.reason[:160]}")
+        except DraftingError as exc:
+            log.warning("judge item not judged: endpoint=%s mode=%s reason=%s", exc.endpoint, exc.mode, exc.reason)
+            return ItemResult(item, None, error=f"judge call failed after retries: {exc.code}")
+        return ItemResult(item, answer.value.passed, answer.value.reason[:300])

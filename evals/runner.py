@@ -184,7 +184,8 @@ class EvalRunner:
         results: dict[tuple[str, str], list[dict[str, Any]]] = {}
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix="eval-judge") as judge_pool, \
                 ThreadPoolExecutor(self.concurrency, thread_name_prefix="eval-case") as pool:
-            judge = self._judge = Judge(self.judge_config, self._judge_client) if self.judge_config else None
+            judge = self._judge = (Judge(self.judge_config, self._judge_client, settings)
+                                     if self.judge_config else None)
             tasks: list[tuple[SampleContext, Settings, Case, int, int]] = []
             for suite in suites:
                 kb = kb_of[suite.name]

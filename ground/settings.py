@@ -24,15 +24,24 @@ class Settings(BaseSettings):
     llm_base_url: str | None = None
     llm_api_key: str | None = None
     llm_model: str = "gpt-4o-mini"
-    llm_timeout: float = Field(default=30.0, gt=0)
-    llm_max_retries: int = Field(default=2, ge=0)
+    llm_timeout: float = Field(
+        default=30.0, gt=0, description="Seconds for the first calls; later ones are sized from observed latency."
+    )
+    llm_timeout_max: float = Field(default=300.0, gt=0, description="Ceiling of the latency-sized timeout.")
+    llm_max_retries: int = Field(default=2, ge=0, description="Retries of a transport failure (5xx, timeout).")
+    llm_max_tokens: int = Field(default=1024, ge=16, description="Most tokens the model may write per call.")
     llm_concurrency: int = Field(
-        default=16, ge=1, description="Most requests in flight to one LLM endpoint per process (lowered on 429s)."
+        default=16, ge=1, le=256,
+        description="Most requests in flight to one LLM endpoint per process (lowered on 429s, probed back up).",
     )
     llm_requests_per_minute: int | None = Field(default=None, ge=1, description="Endpoint request rate limit.")
     llm_tokens_per_minute: int | None = Field(default=None, ge=1, description="Endpoint token rate limit.")
     llm_rate_limit_wait: float = Field(
         default=300.0, gt=0, description="How long one request keeps retrying 429s before it gives up."
+    )
+    llm_structured_output: Literal["auto", "json_schema", "json_object_schema", "json_object", "none"] = Field(
+        default="auto",
+        description="How to ask for JSON: 'auto' negotiates the strongest mode the endpoint accepts, once.",
     )
 
     webhook_url: str | None = Field(default=None, description="Where approved replies are POSTed.")

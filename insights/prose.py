@@ -1,22 +1,27 @@
 """The summary in words: written by the configured LLM, or extracted from the figures offline.
 
 The extractive version is the real offline mode (and the fallback when the endpoint fails): every
-number and quote in it comes straight from the summary. The LLM only rephrases the same facts; the
-quotes it sees are community messages, so the prompt fences them off as data.
+number and quote in it comes straight from the summary. The LLM only rephrases the same facts (checked:
+insights/prose_check.py); the quotes it sees are community messages, so the prompt fences them off as data.
 """
 
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Literal
+import logging
+from typing import TYPE_CHECKING, Any, Literal
 
-import openai
-
-from agent.limited_http import limited_http_client
+from agent.endpoints import display_url
+from agent.errors import DraftingError, LLMOutputInvalid
+from agent.llm_client import LLMClient, warn_fallback
 from ground.settings import Settings
+from insights.prose_check import unsupported
 
 if TYPE_CHECKING:
     from insights.schemas import Summary
+
+log = logging.getLogger("replydesk.insights.prose")
+PROSE_MAX_TOKENS = 400
 
 PROSE_SYSTEM = (
     "You write a short internal briefing for a brand's community team and leadership. Use only the facts in "
@@ -72,7 +77,7 @@ def extractive_prose(summary: Summary) -> str:
     return " ".join(parts)
 
 
-def _facts(summary: Summary) -> str:
+def _facts(summary: Summary) -> dict[str, Any]:
     facts = summary.model_dump(
         include={"since", "until", "total", "by_platform", "by_intent", "by_route", "negative_share", "previous"},
         mode="json",
@@ -81,39 +86,38 @@ def _facts(summary: Summary) -> str:
     facts["top_questions"] = [{"count": t.count, "quote": t.quote} for t in summary.top_questions[:3]]
     facts["escalations"] = {"total": summary.escalations.total, "by_team": summary.escalations.by_team}
     facts["unanswered"] = {"total": summary.unanswered.total, "by_state": summary.unanswered.by_state}
-    return json.dumps(facts, ensure_ascii=False)
+    return facts
 
 
-def llm_prose(settings: Settings, summary: Summary) -> str:
-    client = openai.OpenAI(
-        base_url=settings.llm_base_url,
-        api_key=settings.llm_api_key or "not-needed",
-        timeout=settings.llm_timeout,
-        max_retries=settings.llm_max_retries,
-        http_client=limited_http_client(settings),
+def llm_prose(settings: Settings, summary: Summary) -> tuple[str, list[str]]:
+    """The LLM's prose, and the numbers and names in it that the facts do not hold."""
+    facts = _facts(summary)
+    client = LLMClient(settings)
+    answer = client.text(
+        [{"role": "system", "content": PROSE_SYSTEM},
+         {"role": "user", "content": f"FACTS (JSON):\n{json.dumps(facts, ensure_ascii=False)}"}],
+        purpose="insights summary", max_tokens=PROSE_MAX_TOKENS,
     )
-    completion = client.chat.completions.create(
-        model=settings.llm_model,
-        temperature=0.2,
-        messages=[
-            {"role": "system", "content": PROSE_SYSTEM},
-            {"role": "user", "content": f"FACTS (JSON):\n{_facts(summary)}"},
-        ],
-    )
-    text = (completion.choices[0].message.content or "").strip()
-    if not text:
-        raise ValueError("the model returned no text")
-    return text
+    if not answer.value:
+        raise LLMOutputInvalid("the model returned no text", endpoint=client.endpoint.label, mode="none", code="empty")
+    return answer.value, unsupported(answer.value, facts)
 
 
 def write_prose(
     settings: Settings, summary: Summary, allow_llm: bool = True
 ) -> tuple[str, Literal["llm", "extractive"], str]:
-    """(prose, source, note): the LLM's when configured and reachable, else extractive."""
-    if allow_llm and settings.llm_enabled:
-        try:
-            return llm_prose(settings, summary), "llm", ""
-        except (openai.OpenAIError, ValueError) as exc:
-            note = f"LLM unavailable, extractive summary used ({type(exc).__name__})."
-            return extractive_prose(summary), "extractive", note
-    return extractive_prose(summary), "extractive", ""
+    """(prose, source, note): the LLM's when configured, reachable and true to the facts, else extractive."""
+    if not (allow_llm and settings.llm_enabled):
+        return extractive_prose(summary), "extractive", ""
+    try:
+        text, invented = llm_prose(settings, summary)
+    except DraftingError as exc:
+        warn_fallback(log, exc, "insights summary", "the extractive summary")
+        return extractive_prose(summary), "extractive", f"LLM unavailable, extractive summary used: {exc.reason}."
+    if invented:
+        shown = ", ".join(invented[:5])
+        log.warning("LLM insights summary fell back to the extractive summary: endpoint=%s mode=none "
+                    "reason=not in the facts: %s", display_url(settings.llm_base_url or ""), shown)
+        return (extractive_prose(summary), "extractive",
+                f"The LLM's summary was not used: it stated things that are not in the figures ({shown}).")
+    return text, "llm", ""

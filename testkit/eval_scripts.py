@@ -73,7 +73,7 @@ def _section(prompt: str, name: str, following: str) -> str:
 
 
 def checklist_judge(request: dict[str, Any]) -> str:
-    prompt = str(request["messages"][-1]["content"])
+    prompt = user_prompt(request)
     question = prompt.split("\n", 1)[0]
     reply = prompt.split("REPLY:\n", 1)[-1]
     verdict, reason = True, "looks fine"

@@ -68,6 +68,7 @@ class _Fault:
     status: int = 500
     retry_after: float | None = None
     seconds: float = 0.0
+    message: str = ""
 
 
 @dataclass
@@ -153,8 +154,13 @@ class OpenAIStub:
         self.in_flight = 0
         self.max_in_flight = 0
         self.rejected = 0
+        # Which response_format shapes the server takes, as real servers differ (see _refusal):
+        # "full" (OpenAI, vLLM), "llamacpp" (500 on json_schema; json_object with its own "schema" key),
+        # "json_object_only" (400 on json_schema and on a "schema" key), "text_only" (400 on any).
+        self.structured_output: Literal["full", "llamacpp", "json_object_only", "text_only"] = "full"
         self.requests: list[dict[str, Any]] = []
         self._faults: deque[_Fault] = deque()
+        self._refused = 0
         self._conns: set[socket.socket] = set()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -208,8 +214,10 @@ class OpenAIStub:
     def reply_text(self, text: str) -> None:
         self.responder = lambda _request: text
 
-    def fail_next(self, status: int, times: int = 1, retry_after: float | None = None) -> None:
-        self._push(_Fault("fail", status=status, retry_after=retry_after), times)
+    def fail_next(self, status: int, times: int = 1, retry_after: float | None = None, message: str = "") -> None:
+        """The next ``times`` requests get ``status``; ``message`` replaces the error text (servers leak
+        internals there: paths, URLs)."""
+        self._push(_Fault("fail", status=status, retry_after=retry_after, message=message), times)
 
     def hang_next(self, seconds: float, times: int = 1) -> None:
         self._push(_Fault("hang", seconds=seconds), times)
@@ -234,8 +242,16 @@ class OpenAIStub:
             self.rejected = 0
         self.max_concurrent = None
         self.latency = 0.0
+        self._refused = 0
         self.json_schema_supported = True
+        self.structured_output = "full"
         self.responder = _default_responder
+
+    @property
+    def refusals(self) -> int:
+        """Requests refused for their response_format so far."""
+        with self._lock:
+            return self._refused
 
     # Below: called from handler threads.
     def _admit(self) -> _Reply | None:
@@ -254,6 +270,27 @@ class OpenAIStub:
         with self._lock:
             self.in_flight -= 1
 
+    def _refusal(self, response_format: Any) -> _Reply | None:
+        if not isinstance(response_format, dict):
+            return None
+        kind, mode = response_format.get("type"), self.structured_output
+        reply = None
+        if kind == "json_schema" and (mode != "full" or not self.json_schema_supported):
+            if mode == "llamacpp":  # what llama-cpp-python's server answers (pydantic validation, HTTP 500)
+                reply = _Reply(500, _error(500, "1 validation error for CreateChatCompletionRequest\n"
+                                           "response_format.type\n  Input should be 'text' or 'json_object' "
+                                           "[type=literal_error, input_value='json_schema', input_type=str]"))
+            else:
+                reply = _Reply(400, _error(400, "response_format json_schema is not supported"))
+        elif kind == "json_object" and "schema" in response_format and mode == "json_object_only":
+            reply = _Reply(400, _error(400, "Unrecognized key 'schema' in response_format"))
+        elif mode == "text_only" and kind != "text":
+            reply = _Reply(400, _error(400, f"response_format type {kind!r} is not supported"))
+        if reply is not None:
+            with self._lock:
+                self._refused += 1
+        return reply
+
     def _track(self, conn: socket.socket, *, add: bool) -> None:
         with self._lock:
             (self._conns.add if add else self._conns.discard)(conn)
@@ -267,10 +304,9 @@ class OpenAIStub:
             return _Reply(400, _error(400, "Request body must be a JSON object"))
         with self._lock:
             self.requests.append(body)
-        response_format = body.get("response_format")
-        if (not self.json_schema_supported and isinstance(response_format, dict)
-                and response_format.get("type") == "json_schema"):
-            return _Reply(400, _error(400, "response_format json_schema is not supported"))
+        refusal = self._refusal(body.get("response_format"))
+        if refusal is not None:
+            return refusal
         if body.get("stream"):
             return _Reply(400, _error(400, "stream=true is not supported by OpenAIStub"))
         with self._lock:
@@ -278,7 +314,8 @@ class OpenAIStub:
         if fault is not None and fault.kind == "fail":
             code = "rate_limit_exceeded" if fault.status == 429 else None
             headers = {} if fault.retry_after is None else {"Retry-After": f"{fault.retry_after:g}"}
-            return _Reply(fault.status, _error(fault.status, f"Injected HTTP {fault.status}", code), headers)
+            text = fault.message or f"Injected HTTP {fault.status}"
+            return _Reply(fault.status, _error(fault.status, text, code), headers)
         if fault is not None and fault.kind == "hang" and self._stopping.wait(fault.seconds):
             return None
         if fault is not None and fault.kind == "malformed":

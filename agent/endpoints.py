@@ -1,0 +1,117 @@
+"""What this process has learned about each LLM endpoint: its structured-output mode per model, whether it
+takes ``seed``, how fast it answers (which sizes the timeout), and how many requests it may have in flight.
+
+Process-wide and in memory: learned once per endpoint and model, kept until restart (or until
+``REPLYDESK_LLM_STRUCTURED_OUTPUT`` names another starting mode). Every client for the same base URL shares
+one :class:`Endpoint`, whichever feature (drafting, triage, summaries, the judge) it serves.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import statistics
+import threading
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from agent.structured import MODES, Mode
+
+_WINDOW = 20  # recent latencies kept per endpoint
+_HEADROOM = 4.0  # timeout = this x the slow end of recent latencies (within floor and ceiling)
+
+
+@dataclass
+class Capability:
+    """The structured-output mode of one endpoint+model: where negotiation starts, and what it learned."""
+
+    mode: Mode
+    confirmed: bool = False  # a request in ``mode`` got an answer
+    refused: dict[str, str] = field(default_factory=dict)  # mode → what the server said (redacted)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)  # held while negotiating
+
+    def downgrade(self, refused: Mode, said: str) -> Mode:
+        """The endpoint refused ``refused``: move to the next mode (unless another thread already did)."""
+        if self.mode == refused:
+            self.refused[refused] = said
+            self.mode = MODES[min(MODES.index(refused) + 1, len(MODES) - 1)]
+        return self.mode
+
+
+class Endpoint:
+    def __init__(self, base_url: str, concurrency: int) -> None:
+        self.base_url = base_url
+        self.label = display_url(base_url)
+        self.concurrency = concurrency
+        # The most requests this process has in flight to the endpoint, whatever client sends them (eval
+        # clients have their own transport). The default client's transport also goes through the adaptive
+        # limiter (agent/limits.py), which lowers its own cap on 429s below this one.
+        self._slots = threading.BoundedSemaphore(concurrency)
+        self._latencies: deque[float] = deque(maxlen=_WINDOW)
+        self._capabilities: dict[tuple[str, Mode], Capability] = {}
+        self.seed_supported = True
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def slot(self) -> Iterator[None]:
+        with self._slots:
+            yield
+
+    def capability(self, model: str, start: Mode) -> Capability:
+        with self._lock:
+            return self._capabilities.setdefault((model, start), Capability(start))
+
+    def capabilities(self) -> dict[str, Capability]:
+        with self._lock:
+            return {model: cap for (model, _), cap in self._capabilities.items()}
+
+    def observe(self, seconds: float) -> None:
+        with self._lock:
+            self._latencies.append(seconds)
+
+    def timeout(self, floor: float, ceiling: float) -> float:
+        """Seconds to wait for the next answer: a few times the slow end of recent answers, within bounds.
+
+        A timed-out call is observed at the timeout it had, so a server slower than the floor pushes the
+        next timeout up (x4 each time) instead of failing every call at the same fixed limit.
+        """
+        with self._lock:
+            recent = sorted(self._latencies)
+        if not recent:
+            return floor
+        slow = recent[-1] if len(recent) < 5 else statistics.quantiles(recent, n=10)[-1]
+        return min(max(floor, _HEADROOM * slow), max(ceiling, floor))
+
+
+_endpoints: dict[str, Endpoint] = {}
+_registry_lock = threading.Lock()
+
+
+def endpoint_for(base_url: str, concurrency: int) -> Endpoint:
+    key = base_url.rstrip("/")
+    with _registry_lock:
+        found = _endpoints.get(key)
+        if found is None:
+            found = _endpoints[key] = Endpoint(key, concurrency)
+        return found
+
+
+def capability_table() -> list[dict[str, object]]:
+    """Everything learned so far, one row per endpoint+model (for `replydesk llm probe` and reports)."""
+    with _registry_lock:
+        endpoints = list(_endpoints.values())
+    rows: list[dict[str, object]] = []
+    for ep in endpoints:
+        for model, cap in ep.capabilities().items():
+            rows.append({"endpoint": ep.label, "model": model, "mode": cap.mode, "confirmed": cap.confirmed,
+                         "refused": dict(cap.refused), "seed": ep.seed_supported})
+    return rows
+
+
+def display_url(url: str) -> str:
+    """scheme://host[:port]/path: no credentials, no query string (tokens travel there)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path.rstrip('/')}" if parts.scheme else "(unknown endpoint)"
