@@ -10,6 +10,7 @@ from sqlmodel import Session
 from desk.audit import Actor, audit_other
 from desk.db import read_session, session_scope
 from desk.models import WorkspaceConfig, utcnow
+from desk.scope import Scope
 from desk.signing import derive_secret
 from ground.settings import Settings
 
@@ -38,15 +39,17 @@ def delivery_target(settings: Settings, config: WorkspaceConfig) -> tuple[str | 
     return None, None
 
 
-def read_config(engine: Engine, workspace: str) -> WorkspaceConfig:
+def read_config(engine: Engine, workspace: str, *, scope: Scope) -> WorkspaceConfig:
+    scope.check_object(workspace, "workspace")
     with read_session(engine) as session:
         return workspace_config(session, workspace)
 
 
 def update_config(
-    engine: Engine, settings: Settings, workspace: str, changes: dict[str, Any], actor: Actor
+    engine: Engine, settings: Settings, workspace: str, changes: dict[str, Any], actor: Actor, *, scope: Scope
 ) -> tuple[WorkspaceConfig, str | None]:
     """Change the four-eyes rule or the webhook; a new webhook URL comes back with its signing secret."""
+    scope.check_object(workspace, "workspace")
     with session_scope(engine) as session:
         config = session.get(WorkspaceConfig, workspace) or WorkspaceConfig(workspace=workspace)
         new_url = "webhook_url" in changes and (changes["webhook_url"] or None) != config.webhook_url
@@ -63,9 +66,10 @@ def update_config(
 
 
 def rotate_webhook_secret(
-    engine: Engine, settings: Settings, workspace: str, actor: Actor
+    engine: Engine, settings: Settings, workspace: str, actor: Actor, *, scope: Scope
 ) -> tuple[WorkspaceConfig, str]:
     """A new signing secret for the workspace's deliveries (the old one stops at once)."""
+    scope.check_object(workspace, "workspace")
     with session_scope(engine) as session:
         config = session.get(WorkspaceConfig, workspace) or WorkspaceConfig(workspace=workspace)
         config.secret_generation += 1

@@ -4,10 +4,11 @@ from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from api.contract import COMMON
 from api.deps import ContextDep
 from desk import reads
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], responses=COMMON)
 
 
 @router.get("/healthz")
