@@ -65,11 +65,13 @@ def issue_key(
     return record, key
 
 
-def list_keys(engine: Engine, *, scope: Scope = INSTALLATION) -> list[ApiKey]:
-    """The keys a principal may manage: those whose every workspace lies in its scope."""
+def list_keys(engine: Engine, *, scope: Scope = INSTALLATION, workspace: str | None = None) -> list[ApiKey]:
+    """The keys a principal may manage (those whose every workspace lies in its scope); with ``workspace``,
+    only the keys that may act there."""
+    scope.check_filter(workspace)
     with read_session(engine) as session:
         rows = session.exec(select(ApiKey).order_by(col(ApiKey.id))).all()
-    return [r for r in rows if scope.covers(scope_of(r))]
+    return [r for r in rows if scope.covers(scope_of(r)) and (not workspace or scope_of(r).allows(workspace))]
 
 
 def revoke_key(engine: Engine, ref: str | int, actor: tuple[str, str] = CLI, *, scope: Scope = INSTALLATION) -> ApiKey:

@@ -19,8 +19,11 @@ def source_secret(settings: Settings, source: WebhookSource) -> str:
     return derive_secret(settings, "inbound", source.source, source.secret_generation)
 
 
-def list_sources(engine: Engine, *, scope: Scope) -> list[WebhookSource]:
+def list_sources(engine: Engine, *, scope: Scope, workspace: str | None = None) -> list[WebhookSource]:
+    scope.check_filter(workspace)
     query = select(WebhookSource).where(*scope.condition(WebhookSource.workspace))
+    if workspace:
+        query = query.where(col(WebhookSource.workspace) == workspace)
     with read_session(engine) as session:
         return list(session.exec(query.order_by(col(WebhookSource.source))).all())
 

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
 
 from api.contract import AUTHENTICATED, BAD_REQUEST, COMMON, NOT_FOUND, IdPath, responses
 from api.deps import Admin, ContextDep, actor_of, scope_of
@@ -8,14 +10,18 @@ from api.errors import NotFound
 from api.schemas_admin import KeyCreate, KeyCreated, KeyList, KeyPublic
 from desk.keys import issue_key, list_keys, revoke_key
 from desk.scope import Scope
+from ground.names import WORKSPACE_PATTERN
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"], responses=responses(COMMON, AUTHENTICATED))
 
 
 @router.get("", response_model=KeyList)
-def keys(ctx: ContextDep, key: Admin) -> KeyList:
-    """The keys this admin may manage: those whose every workspace is one of its own."""
-    rows = list_keys(ctx.engine, scope=scope_of(key))
+def keys(
+    ctx: ContextDep, key: Admin, workspace: Annotated[str | None, Query(pattern=WORKSPACE_PATTERN)] = None
+) -> KeyList:
+    """The keys this admin may manage (those whose every workspace is one of its own); with ``workspace``,
+    the keys that may act there."""
+    rows = list_keys(ctx.engine, scope=scope_of(key), workspace=workspace)
     return KeyList(data=[KeyPublic.model_validate(r, from_attributes=True) for r in rows], count=len(rows))
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request, Response, status
+from fastapi import APIRouter, Path, Query, Request, Response, status
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
@@ -25,6 +25,7 @@ from desk.queue import submit_message
 from desk.scope import Scope
 from desk.signing import SignatureError, verify
 from desk.sources import source_secret
+from ground.names import WORKSPACE_PATTERN
 from ground.settings import Settings
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], responses=COMMON)
@@ -41,8 +42,10 @@ def _public(settings: Settings, source: WebhookSource, with_secret: bool = False
 
 
 @router.get("/sources", response_model=WebhookSourceList, responses=AUTHENTICATED)
-def list_sources(ctx: ContextDep, key: Admin) -> WebhookSourceList:
-    rows = sources.list_sources(ctx.engine, scope=scope_of(key))
+def list_sources(
+    ctx: ContextDep, key: Admin, workspace: Annotated[str | None, Query(pattern=WORKSPACE_PATTERN)] = None
+) -> WebhookSourceList:
+    rows = sources.list_sources(ctx.engine, scope=scope_of(key), workspace=workspace)
     return WebhookSourceList(data=[_public(ctx.settings, r) for r in rows])
 
 

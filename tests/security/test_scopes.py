@@ -136,7 +136,7 @@ ROUTES: dict[tuple[str, str], tuple[str, str, Build | None]] = {
         "/v1/webhooks/sources", {"json": {"source": f"src-{uuid.uuid4().hex[:8]}", "workspace": _ws(case)}})),
     ("POST", "/v1/webhooks/sources/{source}/rotate"): ("admin", OBJECT, _object("/v1/webhooks/sources/{}/rotate",
                                                                                 "source")),
-    ("DELETE", "/v1/webhooks/sources/{source}"): ("admin", OBJECT, _object("/v1/webhooks/sources/{}", "source")),
+    ("DELETE", "/v1/webhooks/sources/{source}"): ("admin", OBJECT, _object("/v1/webhooks/sources/{}", "source2")),
     ("GET", "/v1/evals/runs"): ("viewer", INSTALLATION, lambda _world, case: ("/v1/evals/runs", {})),
     ("GET", "/v1/evals/runs/{run_id}"): ("viewer", INSTALLATION, lambda _world, case: ("/v1/evals/runs/1", {})),
     ("POST", "/v1/triage"): ("viewer", FILTER, _body("/v1/triage", lambda ws: _with(
@@ -199,6 +199,9 @@ def _seed(live: LiveServer, admin: httpx.Client) -> World:
         source = admin.post("/v1/webhooks/sources", json={"source": f"shop-{ws}", "workspace": ws})
         assert source.status_code == 201, source.text
         world.ids.setdefault("source", {})[ws] = f"shop-{ws}"
+        source = admin.post("/v1/webhooks/sources", json={"source": f"forum-{ws}", "workspace": ws})
+        assert source.status_code == 201, source.text
+        world.ids.setdefault("source2", {})[ws] = f"forum-{ws}"
         made = admin.post("/v1/keys", json={"role": "viewer", "name": f"spare-{ws}", "workspaces": [ws]})
         assert made.status_code == 201, made.text
         world.ids.setdefault("key", {})[ws] = made.json()["id"]
