@@ -22,7 +22,7 @@ from testkit.live import LiveServer
 
 MAX_ID = 2**63 - 1
 SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
-EXAMPLES = int(os.environ.get("REPLYDESK_FUZZ_EXAMPLES", "3"))
+EXAMPLES = int(os.environ.get("REPLYDESK_FUZZ_EXAMPLES", "2"))
 
 
 def test_ids_beyond_64_bits_are_refused_by_the_schema_not_a_500(live: LiveServer) -> None:
@@ -79,22 +79,30 @@ def test_every_error_answer_is_declared_with_its_real_shape(live: LiveServer) ->
 
 @pytest.mark.skipif(not SCHEMATHESIS.exists(), reason="schemathesis is not installed (pip install -e '.[dev]')")
 def test_schemathesis_finds_no_server_error_and_no_schema_violation(live: LiveServer, tmp_path: Path) -> None:
-    """OWASP API1/API5 and API8 (security misconfiguration, an untruthful contract) as a fuzzer sees them:
+    """OWASP API1/API5 and API8 (security misconfiguration: an untruthful contract) as a fuzzer sees them:
     admin, workspace-scoped cm and anonymous callers; no 5xx, answers match the schema, no key no entry."""
     scoped = create_key(live.engine, "cm", "fuzz-cm", workspaces=Scope.of(["lumen"]))
-    callers = {"admin": live.keys["admin"], "scoped-cm": scoped, "anonymous": None}
+    with live.client(None) as client:  # read once: a busy machine can take longer than the loader's timeout
+        (tmp_path / "openapi.json").write_text(client.get("/openapi.json").text)
+    # The admin run gets the coverage phase too (boundary values: ids past 64 bits and the like); it may not
+    # revoke keys, or it would revoke its own and test the rest as anonymous.
+    callers = {
+        "admin": (live.keys["admin"], "coverage,fuzzing", ["--exclude-operation-id", "revoke_v1_keys__key_id__delete"]),
+        "scoped-cm": (scoped, "fuzzing", []),
+        "anonymous": (None, "fuzzing", []),
+    }
     failures = []
-    for name, key in callers.items():
+    for name, (key, phases, extra) in callers.items():
         command = [
-            str(SCHEMATHESIS), "run", f"{live.base_url}/openapi.json",
+            str(SCHEMATHESIS), "run", "openapi.json", "--url", live.base_url,
             "--checks", "not_a_server_error,response_schema_conformance,ignored_auth",
-            "--max-examples", str(EXAMPLES), "--seed", "1", "--no-color",
-            "--exclude-path", "/v1/webhooks/{source}",
+            "--phases", phases, "--max-examples", str(EXAMPLES), "--seed", "1", "--no-color",
+            "--request-timeout", "60", *extra,
         ]
         if key:
             command += ["-H", f"Authorization: Bearer {key}"]
-        run = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False)
-        (tmp_path / f"{name}.log").write_text(run.stdout + run.stderr)
+        # The run writes .schemathesis/ into its working directory: a temp one.
+        run = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=900, check=False)
         if run.returncode != 0:
-            failures.append(f"--- {name} (exit {run.returncode})\n{run.stdout[-4000:]}{run.stderr[-2000:]}")
+            failures.append(f"--- {name} (exit {run.returncode})\n{run.stdout[-6000:]}{run.stderr[-2000:]}")
     assert not failures, "\n".join(failures)
