@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 
+from ground.text import sentences
 from knowledge.embeddings import embed_texts
 
 SUPPORT_THRESHOLD = 0.62
-_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 _NON_FACTUAL = re.compile(
     r"^\W*(hi|hey|hello|dear|thanks|thank you|sorry|we'?re sorry|i'?m sorry|apologies|congrats|congratulations|"
     r"welcome|good to hear|great question|happy to help|glad|cheers|best|kind regards|regards|\u2014|-)\b|"
@@ -48,7 +48,7 @@ class ClaimVerdict:
 
 
 def split_sentences(text: str) -> list[str]:
-    return [s.strip() for s in _SENTENCE.split(text) if s and len(s.strip()) > 1]
+    return [s for s in sentences(text, line_breaks=True) if len(s) > 1]
 
 
 def is_factual(sentence: str, names: set[str], boilerplate: str = "") -> bool:

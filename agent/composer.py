@@ -12,8 +12,8 @@ from typing import Any
 
 from agent.guidelines import PlatformProfile
 from agent.state import DraftResult, InboundMessage
+from ground.text import sentences as split_sentences
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _ANSWERABLE_KINDS = ("faq", "policy", "other")
 _ACCOUNT_SPECIFIC = re.compile(
     r"\b(my|our) (order|account|refund|delivery|parcel|package|payment|subscription|bike)\b.{0,60}"
@@ -47,7 +47,7 @@ def _answer_text(hit: dict[str, Any]) -> str:
 
 def fit_sentences(text: str, budget: int) -> str:
     """Whole sentences that fit the budget (never a cut-off fact); at least the first sentence."""
-    sentences = _SENTENCE_END.split(text.strip())
+    sentences = split_sentences(text)
     kept: list[str] = []
     for sentence in sentences:
         candidate = " ".join([*kept, sentence])
@@ -140,7 +140,7 @@ def offline_variant(
     if best is None:
         return None
     greeting, sign_off = _frame(message, profile, sentiment)
-    short = _SENTENCE_END.split(_answer_text(best).strip())[0]
+    short = (split_sentences(_answer_text(best)) or [""])[0]
     text = _assemble(greeting, short, sign_off, profile)
     if text == first.text:
         return None

@@ -14,11 +14,10 @@ from __future__ import annotations
 import base64
 import binascii
 import codecs
-import os
 import re
 import secrets
-from pathlib import Path
 
+from ground.files import read_or_create
 from ground.settings import Settings
 
 _CANARY_ALPHABET = "bcdfghjklmnpqrstvwxz23456789"
@@ -87,20 +86,8 @@ def load_canary(settings: Settings) -> str:
     if settings.canary:
         return settings.canary
     settings.ensure_dirs()
-    path: Path = settings.data_dir / "canary.txt"
-    if not path.exists():
-        token = "".join(secrets.choice(_CANARY_ALPHABET) for _ in range(20))
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass  # another process created it first: use theirs
-        else:
-            with os.fdopen(fd, "w") as handle:
-                handle.write(token)
-    token = path.read_text().strip()
-    if len(token) < 12:
-        raise ValueError(f"{path} does not hold a canary token; delete it to create a new one")
-    return token
+    token = "".join(secrets.choice(_CANARY_ALPHABET) for _ in range(20))
+    return read_or_create(settings.data_dir / "canary.txt", token, 12, "canary token")
 
 
 _BASE64_RUN = re.compile(r"[A-Za-z0-9+/=_-]{16,}")

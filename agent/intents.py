@@ -78,7 +78,8 @@ class _Ensemble:
             ("words", TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)),
             ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=min_df)),
         ])
-        self.ngram_svm = LinearSVC(C=1.0).fit(self.ngrams.fit_transform(texts), y)
+        self.ngram_svm = LinearSVC(C=1.0, random_state=0).fit(  # the same fit in every process
+            self.ngrams.fit_transform(texts), y)
         return self
 
     def _spread(self, classes: np.ndarray, probs: np.ndarray) -> np.ndarray:

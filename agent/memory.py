@@ -5,7 +5,7 @@ the same database (``PostgresStore``). Vector search is ours (cosine over the st
 because the Postgres store's vector index needs the pgvector extension, which a plain server lacks, and
 one code path is easier to trust than two.
 
-Only replies a CM approved become examples ("reviewed-only"): the deliver node writes them after the
+Only replies a CM approved become examples ("reviewed-only"): the record_approved_reply node writes them after the
 approval, and the drafter shows them to the model as examples of tone and approach, never as facts, and
 lists them in the draft's provenance. Nothing rewrites the prompt behind a CM's back.
 """

@@ -37,7 +37,7 @@ class ReplyRunner:
     def __init__(self, settings: Settings, runtime: AgentRuntime | None = None) -> None:
         self.runtime = runtime or AgentRuntime.from_settings(settings)
         self.checkpointer, self._manager = open_checkpointer(settings)
-        self.graph = build_graph(self.runtime, self.checkpointer)
+        self.graph = build_graph(self.checkpointer)
 
     def close(self) -> None:
         self.runtime.close()
@@ -61,7 +61,9 @@ class ReplyRunner:
         paused = self.pending_request(thread_id)
         if paused is not None:
             return paused
-        result = self.graph.invoke({"message": message.model_dump()}, self._config(thread_id), durability="sync")
+        result = self.graph.invoke(
+            {"message": message.model_dump()}, self._config(thread_id), context=self.runtime, durability="sync"
+        )
         return _interrupt_of(result)
 
     def resume(self, thread_id: str, decision: ReviewDecision) -> ReviewRequest | None:
@@ -70,7 +72,7 @@ class ReplyRunner:
             # Resuming a thread that is not paused would silently start over or no-op.
             return None
         result = self.graph.invoke(
-            Command(resume=decision.model_dump()), self._config(thread_id), durability="sync"
+            Command(resume=decision.model_dump()), self._config(thread_id), context=self.runtime, durability="sync"
         )
         return _interrupt_of(result)
 

@@ -1,10 +1,15 @@
 """Intent taxonomies: a team's own (labelled examples → a fitted classifier per workspace) and the built-in one.
 
-A team's taxonomy is stored as one file per workspace under ``<data dir>/intents/``, written to a temporary
-file and renamed into place, so every worker process sees either the old or the new taxonomy, never half of
-one; readers notice a new file by its modification time and reload it. The fitted scikit-learn objects are
-pickled beside the examples and their vectors: if scikit-learn's version changes, the taxonomy is refitted
-from the stored examples instead of unpickling objects across versions.
+A team's taxonomy is stored as one file per workspace under ``<data dir>/intents/`` (``<workspace>.npz``),
+written to a temporary file and renamed into place, so every worker process sees either the old or the new
+taxonomy, never half of one; readers notice a new file by its modification time and reload it.
+
+The file holds data only, never code: the examples, their labels, their vectors (once, float32), and a
+JSON header with the fit options and the calibration; it is read with ``allow_pickle=False``. A reader
+refits the classifier from it (deterministic, calibration not repeated): whoever can write to the data
+directory can change a taxonomy, but cannot run code. Taxonomies of earlier versions were pickles
+(``<workspace>.taxonomy``): they are refused with a message naming ``replydesk intents migrate``, which
+converts them once, on the operator's say-so.
 """
 
 from __future__ import annotations
@@ -13,10 +18,9 @@ import csv
 import io
 import json
 import os
-import pickle
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,12 +28,13 @@ from typing import Any
 import numpy as np
 
 from agent.errors import TaxonomyError
-from agent.intents import OOS_LABELS, IntentClassifier
+from agent.intents import OOS_LABELS, Calibration, IntentClassifier
 from ground.settings import Settings
 from knowledge.embeddings import embed_texts
 from knowledge.store import check_workspace
 
-FORMAT = 1
+FORMAT = 2
+LEGACY_SUFFIX = ".taxonomy"  # format 1: a pickle
 MAX_EXAMPLES = 200_000
 MAX_TEXT_CHARS = 5_000
 _TEXT_KEYS = ("text", "utterance", "query", "message")
@@ -111,12 +116,6 @@ def read_examples(path: Path) -> list[tuple[str, str]]:
     return examples
 
 
-def _sklearn_version() -> str:
-    import sklearn
-
-    return str(sklearn.__version__)
-
-
 class TaxonomyStore:
     """Fitted team taxonomies, one file per workspace under the data directory."""
 
@@ -126,7 +125,10 @@ class TaxonomyStore:
         self._lock = threading.Lock()
 
     def path(self, workspace: str) -> Path:
-        return self.root / f"{check_workspace(workspace)}.taxonomy"
+        return self.root / f"{check_workspace(workspace)}.npz"
+
+    def legacy_path(self, workspace: str) -> Path:
+        return self.root / f"{check_workspace(workspace)}{LEGACY_SUFFIX}"
 
     def load_file(self, path: Path, workspace: str, **fit_options: Any) -> LoadReport:
         """Read, embed and fit a labelled-examples file, then replace the workspace's taxonomy."""
@@ -151,15 +153,15 @@ class TaxonomyStore:
     ) -> None:
         target = self.path(workspace)
         target.parent.mkdir(parents=True, exist_ok=True)
-        payload = {
-            "format": FORMAT, "sklearn": _sklearn_version(), "workspace": workspace,
-            "created_at": datetime.now(UTC).isoformat(), "texts": texts, "labels": labels,
-            "vectors": vectors.astype(np.float32), "fit_options": fit_options,
-            "classifier": pickle.dumps(classifier, protocol=pickle.HIGHEST_PROTOCOL),
+        header = {
+            "format": FORMAT, "workspace": workspace, "created_at": datetime.now(UTC).isoformat(),
+            "fit_options": {k: v for k, v in fit_options.items() if k not in ("threshold", "calibrate")},
+            "calibration": asdict(classifier.calibration),
         }
         temporary = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         with temporary.open("wb") as handle:
-            pickle.dump(payload, handle, protocol=pickle.HIGHEST_PROTOCOL)
+            np.savez(handle, header=np.array(json.dumps(header, default=float)), texts=np.array(texts, dtype=str),
+                     labels=np.array(labels, dtype=str), vectors=vectors.astype(np.float32))
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, target)  # atomic: readers see the old or the new taxonomy
@@ -170,6 +172,8 @@ class TaxonomyStore:
         try:
             stat = path.stat()
         except FileNotFoundError:
+            if self.legacy_path(workspace).exists():
+                raise TaxonomyError(str(self.legacy_path(workspace)), LEGACY_MESSAGE) from None
             return None
         stamp = (stat.st_mtime_ns, stat.st_size)
         with self._lock:
@@ -181,20 +185,41 @@ class TaxonomyStore:
             return classifier
 
     def _read(self, path: Path) -> IntentClassifier:
-        # The file is written only by this program into its own data directory (see module docstring).
         try:
-            with path.open("rb") as handle:
-                payload = pickle.load(handle)
-        except (OSError, pickle.UnpicklingError, EOFError) as exc:
+            with np.load(path, allow_pickle=False) as stored:
+                header = json.loads(str(stored["header"]))
+                texts, labels = stored["texts"].tolist(), stored["labels"].tolist()
+                vectors = stored["vectors"]
+        except (OSError, ValueError, KeyError) as exc:
             raise TaxonomyError(str(path), f"cannot read the stored taxonomy: {exc}") from exc
-        if payload.get("format") != FORMAT:
+        if header.get("format") != FORMAT:
             raise TaxonomyError(str(path), "stored with another format; load the examples again")
-        if payload.get("sklearn") == _sklearn_version():
-            classifier: IntentClassifier = pickle.loads(payload["classifier"])
-            return classifier
-        return IntentClassifier.fit(
-            payload["texts"], payload["labels"], payload["vectors"], **payload.get("fit_options", {})
-        )
+        return _refit(texts, labels, vectors, header.get("fit_options", {}), header.get("calibration"))
+
+    def migrate_legacy(self, workspace: str) -> bool:
+        """Convert a format-1 (pickled) taxonomy to this format and delete the pickle; False when there is none.
+        Reading a pickle can run code: this runs only when the operator asks (``replydesk intents migrate``)."""
+        legacy = self.legacy_path(workspace)
+        if not legacy.exists():
+            return False
+        import pickle  # only here, on the operator's explicit command
+
+        try:
+            with legacy.open("rb") as handle:
+                payload = pickle.load(handle)  # the operator vouches for this file
+            calibration = asdict(pickle.loads(payload["classifier"]).calibration) if "classifier" in payload else None
+            texts, labels = list(payload["texts"]), list(payload["labels"])
+            vectors = np.asarray(payload["vectors"], dtype=np.float32)
+        except Exception as exc:  # whatever the old file holds, say which file could not be converted
+            raise TaxonomyError(str(legacy), f"cannot convert the old taxonomy: {exc}") from exc
+        options = payload.get("fit_options", {})
+        classifier = _refit(texts, labels, vectors, options, calibration)
+        self._write(workspace, texts, labels, vectors, classifier, options)
+        legacy.unlink()
+        return True
+
+    def legacy_workspaces(self) -> list[str]:
+        return sorted(p.name[: -len(LEGACY_SUFFIX)] for p in self.root.glob(f"*{LEGACY_SUFFIX}"))
 
     def describe(self, workspace: str) -> dict[str, Any] | None:
         classifier = self.get(workspace)
@@ -208,13 +233,30 @@ class TaxonomyStore:
         }
 
     def remove(self, workspace: str) -> bool:
-        path = self.path(workspace)
         with self._lock:
             self._cache.pop(workspace, None)
-        if path.exists():
-            path.unlink()
-            return True
-        return False
+        removed = False
+        for path in (self.path(workspace), self.legacy_path(workspace)):
+            if path.exists():
+                path.unlink()
+                removed = True
+        return removed
+
+
+LEGACY_MESSAGE = ("stored by an earlier version as a pickle, which this version does not load (a pickle can run "
+                  "code); convert it with 'replydesk intents migrate' if you trust the file, or load the examples "
+                  "again with 'replydesk intents load'")
+
+
+def _refit(texts: list[str], labels: list[str], vectors: np.ndarray, fit_options: dict[str, Any],
+           calibration: dict[str, Any] | None) -> IntentClassifier:
+    """The classifier again from stored examples; the stored calibration is reused, not recomputed."""
+    if calibration is None:
+        return IntentClassifier.fit(texts, labels, vectors, **fit_options)
+    options = {k: v for k, v in fit_options.items() if k not in ("threshold", "calibrate")}
+    classifier = IntentClassifier.fit(texts, labels, vectors, calibrate=False, **options)
+    classifier.calibration = Calibration(**calibration)
+    return classifier
 
 
 _community: IntentClassifier | None = None

@@ -18,7 +18,9 @@ from agent.graph import AgentRuntime
 from agent.runner import ReplyRunner
 from api.context import AppContext
 from api.errors import ApiError, status_of
+from api.gate import WriteGate
 from api.idempotency import IdempotencyMiddleware
+from api.limits import BodyLimitMiddleware
 from api.logs import RequestIdMiddleware
 from api.metrics import Metrics
 from api.routes import (
@@ -38,6 +40,7 @@ from api.routes import (
     workspaces,
 )
 from desk.db import migrate
+from desk.idempotency import purge_expired
 from desk.relay import Relay
 from desk.worker import Worker
 from ground.settings import Settings, get_settings
@@ -85,10 +88,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         migrate(settings)
         ctx = AppContext.build(settings)
-        ctx.extras["metrics"] = Metrics(ctx.engine)
+        ctx.extras["metrics"] = Metrics(ctx.engine, settings.metrics_cache_seconds)
         app.state.ctx = ctx
         stop = threading.Event()
-        threads: list[threading.Thread] = []
+        threads: list[threading.Thread] = [threading.Thread(
+            target=_housekeeping, args=(ctx, stop), name="replydesk-housekeeping", daemon=True)]
         runner: ReplyRunner | None = None
         relay: Relay | None = None
         if settings.worker_enabled:
@@ -127,9 +131,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (health, messages, draft_actions, drafts, deliveries, knowledge, keys, audit, workspaces,
                    webhooks, evals, triage, insights, documents):
         app.include_router(module.router)
+    # Outermost first: request id; body caps; authentication of writes (nothing is read before it);
+    # idempotency (authenticated callers only, body read through the cap).
     app.add_middleware(IdempotencyMiddleware)
+    app.add_middleware(WriteGate)
+    app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(RequestIdMiddleware, observe=_observe)  # outermost: every answer has a request id
     return app
+
+
+def _housekeeping(ctx: AppContext, stop: threading.Event) -> None:
+    """Scheduled clean-up of this installation's expired rows (every API process may run it: it is a
+    DELETE ... WHERE expired, safe to repeat)."""
+    while not stop.wait(ctx.settings.housekeeping_seconds):
+        try:
+            purged = purge_expired(ctx.engine)
+            if purged:
+                log.info("purged %s expired idempotency records", purged)
+        except Exception:
+            log.exception("housekeeping failed")
 
 
 def _observe(scope: MutableMapping[str, Any], status: int, seconds: float) -> None:

@@ -1,7 +1,10 @@
 """``Idempotency-Key`` on POSTs, as Stripe does it: the first result is stored and replayed for a retry
 with the same key; the same key with a different request is 422; a retry while the first is still
-running is 409. Keys are per caller (scoped by a hash of the credentials) and expire after a TTL.
+running is 409. Keys are per caller (scoped by a hash of the credentials) and expire after a TTL; expired
+rows are purged on a schedule (api/app.py's housekeeping thread).
 
+Only for callers api/gate.py authenticated (it runs first and puts the key record in the scope): without
+one, nothing is read or stored here. The body is read through api/limits.py, so never past the route's cap.
 Pure ASGI middleware, so the handler's own status codes and headers are stored exactly as sent.
 """
 
@@ -41,8 +44,8 @@ class IdempotencyMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         key = _header(scope, HEADER) if scope["type"] == "http" and scope["method"] == "POST" else None
-        if key is None:
-            await self.app(scope, receive, send)
+        if key is None or scope.get("state", {}).get("api_key") is None:
+            await self.app(scope, receive, send)  # no key, or a signed webhook (it dedupes on webhook-id)
             return
         if not 1 <= len(key) <= 255:
             await _json(send, 400, {"detail": "Idempotency-Key must be 1-255 characters"})
@@ -51,11 +54,13 @@ class IdempotencyMiddleware:
         chunks = []
         while True:
             message = await receive()
+            if message["type"] != "http.request":
+                return  # the client left, or the body passed its cap (api/limits.py answered 413)
             chunks.append(message.get("body", b""))
             if not message.get("more_body"):
                 break
         body = b"".join(chunks)
-        credentials = _header(scope, b"authorization") or _header(scope, b"webhook-id") or "anonymous"
+        credentials = _header(scope, b"authorization") or ""
         scope_hash = hashlib.sha256(credentials.encode()).hexdigest()
         target = scope["path"] + ("?" + scope["query_string"].decode() if scope.get("query_string") else "")
         request_hash = hashlib.sha256(b"POST " + target.encode() + b"\n" + body).hexdigest()

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ground.names import WORKSPACE_PATTERN
+from ground.redact import Redacted
 
 Role = Literal["admin", "cm", "viewer"]
 
@@ -34,7 +35,7 @@ class MessagePublic(BaseModel):
     public: bool
     received_at: datetime
     status: str
-    error: str | None = None
+    error: Redacted | None = None
 
 
 class DraftPublic(BaseModel):
@@ -158,8 +159,8 @@ class DeliveryPublic(BaseModel):
     text: str
     status: str
     attempts: int
-    target: str
-    last_error: str | None
+    target: Redacted
+    last_error: Redacted | None
     created_at: datetime
     delivered_at: datetime | None
     next_attempt_at: datetime | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from bench import evals, insights, knowledge, loop, queue
+from bench import evals, hardening, insights, knowledge, loop, queue
 
 BENCHMARKS = {
     "loop": loop.main,
@@ -13,6 +13,7 @@ BENCHMARKS = {
     "queue": queue.main,
     "evals": evals.main,
     "insights": insights.main,
+    "hardening": hardening.main,
 }
 
 

@@ -3,7 +3,6 @@ a row per (caller scope, key), 'running' until the first request finishes, then 
 
 from __future__ import annotations
 
-import random
 from datetime import timedelta
 
 from sqlalchemy import delete
@@ -24,8 +23,6 @@ def begin_request(engine: Engine, scope_hash: str, key: str, method: str, path: 
     for _attempt in range(2):
         try:
             with session_scope(engine) as session:
-                if random.random() < 0.01:
-                    session.exec(delete(IdempotencyRecord).where(col(IdempotencyRecord.expires_at) < now))
                 row = session.exec(select(IdempotencyRecord).where(
                     col(IdempotencyRecord.scope) == scope_hash, col(IdempotencyRecord.key) == key)).first()
                 if row is not None:
@@ -61,3 +58,10 @@ def finish_request(engine: Engine, row_id: int, status: int, headers: dict[str, 
         row.status, row.response_status = "done", status
         row.response_headers, row.response_body = headers, body.decode("utf-8", "replace")
         session.add(row)
+
+
+def purge_expired(engine: Engine) -> int:
+    """Delete every expired row (run on a schedule); the number deleted."""
+    with session_scope(engine) as session:
+        done = session.exec(delete(IdempotencyRecord).where(col(IdempotencyRecord.expires_at) < utcnow()))
+        return int(done.rowcount or 0)

@@ -14,7 +14,6 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
-import httpx
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
@@ -26,6 +25,8 @@ from desk.models import Delivery, Draft, Message, utcnow
 from desk.scope import Scope
 from desk.signing import sign
 from desk.workspaces import delivery_target, workspace_config
+from ground.outbound import guarded_client
+from ground.redact import redact, redact_url
 from ground.settings import Settings
 
 log = logging.getLogger("replydesk.relay")
@@ -42,7 +43,7 @@ class Relay:
     def __init__(self, settings: Settings, engine: Engine) -> None:
         self.settings = settings
         self.engine = engine
-        self.client = httpx.Client(timeout=settings.delivery_timeout)
+        self.client = guarded_client(settings, settings.delivery_timeout)  # the outbound address policy
 
     def close(self) -> None:
         self.client.close()
@@ -87,7 +88,7 @@ class Relay:
                     targets[delivery.workspace] = self._target(delivery.workspace)
                 sent.append((delivery, self._send(delivery, message, targets[delivery.workspace])))
             except Exception as exc:  # any failure is retried with backoff, then dead-lettered visibly
-                self._failed(delivery, f"{type(exc).__name__}: {exc}")
+                self._failed(delivery, redact(f"{type(exc).__name__}: {exc}"))  # stored, logged, served
         if sent:
             self._delivered(sent)
         return bool(claimed)
@@ -137,7 +138,7 @@ class Relay:
             headers["webhook-signature"] = sign(secret, delivery.uid, timestamp, body)
         response = self.client.post(url, content=body, headers=headers)
         response.raise_for_status()
-        return url
+        return redact_url(url)  # kept as the delivery's target: shown to viewers, so without secrets
 
     def _release(self, deliveries: list[Delivery]) -> None:
         """Hand claimed but unsent deliveries back at once, their attempt not counted."""

@@ -11,11 +11,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import os
 import secrets
 import time
 from collections.abc import Mapping
 
+from ground.files import read_or_create
 from ground.settings import Settings
 
 SECRET_PREFIX = "whsec_"
@@ -26,20 +26,12 @@ class SignatureError(Exception):
 
 
 def master_key(settings: Settings) -> bytes:
-    """REPLYDESK_SECRET_KEY, or a random key kept in the data directory (created once, mode 0600)."""
+    """REPLYDESK_SECRET_KEY, or a random key kept in the data directory (created once, atomically, mode 0600;
+    an empty or truncated file is refused, never used to derive secrets)."""
     if settings.secret_key:
         return settings.secret_key.encode()
-    path = settings.secret_key_path
-    if not path.exists():
-        settings.ensure_dirs()
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass  # another process created it first
-        else:
-            with os.fdopen(fd, "w") as handle:
-                handle.write(secrets.token_urlsafe(48))
-    return path.read_text().strip().encode()
+    settings.ensure_dirs()
+    return read_or_create(settings.secret_key_path, secrets.token_urlsafe(48), 32, "master key").encode()
 
 
 def derive_secret(settings: Settings, purpose: str, name: str, generation: int) -> str:

@@ -9,9 +9,11 @@ from sqlmodel import Session
 
 from desk.audit import Actor, audit_other
 from desk.db import read_session, session_scope
+from desk.errors import UnprocessableEntity
 from desk.models import WorkspaceConfig, utcnow
 from desk.scope import Scope
 from desk.signing import derive_secret
+from ground.outbound import OutboundPolicy, OutboundRefused
 from ground.settings import Settings
 
 
@@ -48,8 +50,14 @@ def read_config(engine: Engine, workspace: str, *, scope: Scope) -> WorkspaceCon
 def update_config(
     engine: Engine, settings: Settings, workspace: str, changes: dict[str, Any], actor: Actor, *, scope: Scope
 ) -> tuple[WorkspaceConfig, str | None]:
-    """Change the four-eyes rule or the webhook; a new webhook URL comes back with its signing secret."""
+    """Change the four-eyes rule or the webhook; a new webhook URL comes back with its signing secret.
+    A webhook URL the outbound address policy refuses (internal, metadata, ...) is refused here already."""
     scope.check_object(workspace, "workspace")
+    if changes.get("webhook_url"):
+        try:
+            OutboundPolicy.of(settings).check_url(changes["webhook_url"])
+        except OutboundRefused as exc:
+            raise UnprocessableEntity(f"webhook_url refused: {exc}") from exc
     with session_scope(engine) as session:
         config = session.get(WorkspaceConfig, workspace) or WorkspaceConfig(workspace=workspace)
         new_url = "webhook_url" in changes and (changes["webhook_url"] or None) != config.webhook_url

@@ -1,1 +1,2 @@
-"""Eval suites, scorers, judges, runs, reports. Nothing outside ``evals/`` imports this package."""
+"""Eval suites, scorers, judges, runs, reports. Only the CLI imports this package (the API reads stored
+runs through ``desk``)."""

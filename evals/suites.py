@@ -217,11 +217,3 @@ def load_suite(name_or_path: str, shared: Path | None = None) -> Suite:
     if not suite.cases:
         raise SuiteError(source, "the suite has no cases")
     return suite
-
-
-def write_cases(path: Path, cases: list[Case], header: dict[str, Any] | None = None) -> None:
-    """Write cases as a YAML suite (or a review file) that load_suite reads back."""
-    body = dict(header or {})
-    body["cases"] = [c.model_dump(exclude_defaults=True) | {"id": c.id, "message": c.message.model_dump(
-        exclude_defaults=True) | {"text": c.message.text}} for c in cases]
-    path.write_text(yaml.safe_dump(body, sort_keys=False, allow_unicode=True, width=110), encoding="utf-8")

@@ -6,7 +6,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from limits import parse
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -50,6 +51,25 @@ class Settings(BaseSettings):
         default=24.0, gt=0, description="SLA target when no platform guideline sets response_target_hours."
     )
     idempotency_ttl_hours: float = Field(default=24.0, gt=0, description="How long Idempotency-Key results replay.")
+    housekeeping_seconds: float = Field(
+        default=300.0, gt=0, description="How often the API process purges expired rows (Idempotency-Key results)."
+    )
+
+    # Hardening (issue 13): request limits, the outbound address policy, the metrics endpoint.
+    max_body_bytes: int = Field(
+        default=2 * 1024 * 1024, ge=1024, description="Largest request body of a write without a cap of its own."
+    )
+    write_rate_limit: str | None = Field(
+        default="1200/minute", description="Writes per API key and API process, e.g. '1200/minute'; empty: no limit."
+    )
+    outbound_allow: str = Field(
+        default="", description="CIDRs, addresses or host names the server may call although they are not public "
+        "(comma-separated, e.g. '10.0.0.0/8,hooks.internal'); everything else non-public is refused.",
+    )
+    metrics_token: str | None = Field(default=None, description="When set, /metrics requires 'Bearer <token>'.")
+    metrics_cache_seconds: float = Field(
+        default=10.0, ge=0, description="How long a /metrics scrape reuses the queue figures it read."
+    )
     log_format: Literal["text", "json"] = Field(default="text", description="Log lines as text or JSON.")
 
     min_answer_score: float = Field(
@@ -106,6 +126,33 @@ class Settings(BaseSettings):
     question_distance: float = Field(
         default=0.5, gt=0, lt=2, description="Tighter: questions counted as one (top questions, knowledge gaps)."
     )
+
+    @field_validator("write_rate_limit")
+    @classmethod
+    def _rate(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        try:
+            parse(value)
+        except ValueError as exc:
+            raise ValueError(f"write_rate_limit {value!r}: expected a rate such as '1200/minute' ({exc})") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _outbound_targets(self) -> Settings:
+        """Webhook, alert and digest URLs must pass the outbound address policy: refused at start-up, with the
+        setting named, rather than at the first send."""
+        from ground.outbound import OutboundPolicy, OutboundRefused  # ground.outbound needs httpx: load late
+
+        policy = OutboundPolicy.parse(self.outbound_allow)
+        for name in ("webhook_url", "alert_webhook_url", "digest_slack_url"):
+            url = getattr(self, name)
+            if url:
+                try:
+                    policy.check_url(url)
+                except OutboundRefused as exc:
+                    raise ValueError(f"{name}: {exc}") from exc
+        return self
 
     @property
     def llm_enabled(self) -> bool:

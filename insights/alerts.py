@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 from sqlalchemy import or_, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
@@ -24,6 +23,8 @@ from sqlmodel import Session, col, select
 from desk.db import session_scope
 from desk.insight_tables import InsightAlert, InsightState
 from desk.scope import INSTALLATION, Scope
+from ground.outbound import guarded_client
+from ground.redact import redact
 from ground.settings import Settings
 from insights.data import Item, load_items
 from insights.errors import NotifyError
@@ -186,7 +187,7 @@ def deliver(engine: Engine, settings: Settings) -> int:
             select(InsightAlert).where(col(InsightAlert.status) == "pending").order_by(col(InsightAlert.id))
         ).all()
     sent = 0
-    with httpx.Client(timeout=settings.delivery_timeout) as client:
+    with guarded_client(settings, settings.delivery_timeout) as client:
         for alert in todo:
             error: str | None = None
             try:
@@ -197,7 +198,7 @@ def deliver(engine: Engine, settings: Settings) -> int:
                 else:
                     post_json(client, alert.target, payload(alert), alert.uid, settings.webhook_secret)
             except (NotifyError, OSError) as exc:
-                error = str(exc)[:1000]
+                error = redact(str(exc))[:1000]
             with session_scope(engine) as session:
                 attempts = alert.attempts + 1
                 values: dict[str, Any] = {"attempts": attempts, "last_error": error}

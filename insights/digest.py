@@ -10,11 +10,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 from sqlalchemy.engine import Engine
 
+from ground.outbound import guarded_client
 from ground.settings import Settings
 from insights import charts
 from insights.gaps import list_gaps
@@ -115,6 +115,7 @@ def slack_text(digest: Digest) -> str:
     return "\n".join(lines)
 
 
-def post_digest(digest: Digest, url: str, timeout: float = 10.0) -> None:
-    with httpx.Client(timeout=timeout) as client:
+def post_digest(digest: Digest, url: str, settings: Settings) -> None:
+    """Post the digest's Slack text (through the outbound address policy)."""
+    with guarded_client(settings, settings.delivery_timeout) as client:
         post_json(client, url, slack_payload(slack_text(digest)))

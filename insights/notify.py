@@ -9,6 +9,8 @@ from typing import Any
 import httpx
 
 from desk.signing import sign
+from ground.outbound import OutboundRefused
+from ground.redact import redact
 from insights.errors import NotifyError
 
 SLACK_TEXT_LIMIT = 3500  # Slack truncates long messages; the full digest lives in the files
@@ -28,8 +30,8 @@ def post_json(
     try:
         response = client.post(url, content=body, headers=headers)
         response.raise_for_status()
-    except httpx.HTTPError as exc:
-        raise NotifyError(f"{type(exc).__name__}: {exc}") from exc
+    except (httpx.HTTPError, OutboundRefused) as exc:
+        raise NotifyError(redact(f"{type(exc).__name__}: {exc}")) from exc
 
 
 def slack_escape(text: str) -> str:

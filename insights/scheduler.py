@@ -97,7 +97,7 @@ def run_tick(
         report.digests.append(str(html_path))
         if settings.digest_slack_url:
             try:
-                post_digest(digest, settings.digest_slack_url, settings.delivery_timeout)
+                post_digest(digest, settings.digest_slack_url, settings)
             except NotifyError as exc:
                 log.warning("digest post failed for %s: %s", workspace, exc)
                 report.errors.append(f"{workspace}: digest post failed: {exc}")

@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from ground.redact import Redacted
+
 
 class Theme(BaseModel):
     label: str = Field(description="Top terms of the theme, joined.")
@@ -171,7 +173,7 @@ class AlertOut(BaseModel):
     detail: dict[str, object]
     status: str
     attempts: int
-    target: str
-    last_error: str | None
+    target: Redacted
+    last_error: Redacted | None
     created_at: datetime
     delivered_at: datetime | None

@@ -9,12 +9,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ground.text import sentences
 from knowledge.models import Chunk
 
 MAX_CHUNK_CHARS = 1100
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 _PARAGRAPH = re.compile(r"\n\s*\n")
-_SENTENCE = re.compile(r"(?<=[.!?])\s+")
 
 
 def slug(text: str) -> str:
@@ -31,7 +31,7 @@ def split_text(text: str, limit: int = MAX_CHUNK_CHARS) -> list[str]:
         if len(para) <= limit:
             pieces.append(para.strip())
             continue
-        for sentence in _SENTENCE.split(para):
+        for sentence in sentences(para):
             pieces.extend(sentence[i : i + limit] for i in range(0, len(sentence), limit))
     parts: list[str] = []
     current = ""

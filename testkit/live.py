@@ -21,6 +21,7 @@ from ground.settings import Settings
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
 SHARED_DATA = ROOT.parent / "shared" / "data"
+LOOPBACK = "127.0.0.0/8,::1/128"
 
 
 def wait_for(condition: Callable[[], Any], timeout: float = 60.0, interval: float = 0.05) -> Any:
@@ -47,6 +48,9 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
         "llm_base_url": None,
         "llm_api_key": None,
         "webhook_url": None,
+        # Tests' receivers (webhooks, Slack, alerts) listen on loopback, which the outbound policy refuses
+        # unless allowed: tests allow it, as an installation allows its internal receivers.
+        "outbound_allow": LOOPBACK,
     }
     values.update(overrides)
     return Settings(**values)
@@ -59,6 +63,8 @@ def process_env(settings: Settings, **variables: str) -> dict[str, str]:
     env["REPLYDESK_DATA_DIR"] = str(settings.data_dir)
     if settings.database_url:
         env["REPLYDESK_DATABASE_URL"] = settings.database_url
+    if settings.outbound_allow:
+        env["REPLYDESK_OUTBOUND_ALLOW"] = settings.outbound_allow
     env.update({f"REPLYDESK_{name.upper()}": value for name, value in variables.items()})
     return env
 

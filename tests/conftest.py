@@ -15,10 +15,17 @@ from ground.settings import Settings
 from knowledge.ingest import ingest_paths
 from knowledge.store import KnowledgeStore
 from testkit import pg
-from testkit.live import SAMPLES, SHARED_DATA, LiveServer, make_settings, wait_for
+from testkit.live import LOOPBACK, SAMPLES, SHARED_DATA, LiveServer, make_settings, wait_for
 from testkit.openai_stub import OpenAIStub
 
 __all__ = ["SAMPLES", "SHARED_DATA", "LiveServer", "make_settings", "wait_for"]
+
+
+@pytest.fixture(autouse=True)
+def _loopback_receivers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings read from the environment (the CLI's) let the tests' loopback receivers through the
+    outbound address policy, as make_settings does."""
+    monkeypatch.setenv("REPLYDESK_OUTBOUND_ALLOW", LOOPBACK)
 
 
 @pytest.fixture

@@ -13,7 +13,9 @@ from pathlib import Path
 from testkit.live import ROOT
 
 LINT = Path(sys.executable).parent / "lint-imports"
-PACKAGES = ("ground", "knowledge", "agent", "desk", "evals", "insights", "api", "replydesk", "testkit", "bench", "tests")
+PACKAGES = (
+    "ground", "knowledge", "agent", "desk", "evals", "insights", "api", "replydesk", "testkit", "bench", "tests",
+)
 
 
 def _lint(root: Path) -> subprocess.CompletedProcess[str]:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import time
 from datetime import timedelta
 
 from desk.db import session_scope
 from desk.keys import create_key
 from desk.models import IdempotencyRecord, utcnow
+from testkit.live import wait_for
 from testkit.seed import seed_drafts
 from tests.conftest import LiveServer, message_body
 
@@ -18,14 +18,16 @@ def test_claim_lock_blocks_others_until_it_expires(backend_live: LiveServer) -> 
     other = create_key(backend_live.engine, "cm", "other-cm")
     with backend_live.client("cm") as cm, backend_live.client(None) as cm2, backend_live.client("admin") as admin:
         cm2.headers["Authorization"] = f"Bearer {other}"
-        claimed = cm.post(f"/v1/drafts/{draft_id}/claim", json={"minutes": 0.02}, headers={"If-Match": '"1"'})
+        # A 6 s lock: long enough that a loaded machine still tries the approval inside it.
+        claimed = cm.post(f"/v1/drafts/{draft_id}/claim", json={"minutes": 0.1}, headers={"If-Match": '"1"'})
         assert claimed.status_code == 200, claimed.text
         assert claimed.json()["assignee"] == "test-cm" and claimed.headers["etag"] == '"2"'
         assert cm.get("/v1/drafts", params={"assignee": "test-cm"}).json()["count"] == 1
         blocked = cm2.post(f"/v1/drafts/{draft_id}/approve", headers={"If-Match": '"2"'})
         assert blocked.status_code == 409
         assert "claimed by test-cm" in blocked.json()["detail"]
-        time.sleep(1.5)  # the 1.2 s lock expires (waiting for a state, not asserting a duration)
+        # The lock expires: wait for that state (polling), then check it.
+        wait_for(lambda: cm.get("/v1/drafts", params={"assignee": "none"}).json()["count"] == 1, timeout=60)
         assert cm.get("/v1/drafts", params={"assignee": "none"}).json()["count"] == 1
         taken = cm2.post(f"/v1/drafts/{draft_id}/claim", headers={"If-Match": '"2"'})
         assert taken.status_code == 200 and taken.json()["assignee"] == "other-cm"

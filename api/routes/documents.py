@@ -17,7 +17,7 @@ from fastapi import APIRouter, File, Form, Query, UploadFile, status
 
 from api.contract import AUTHENTICATED, BAD_REQUEST, COMMON, NOT_FOUND, TOO_LARGE, responses
 from api.deps import Admin, ContextDep, Viewer, scope_of
-from api.errors import BadRequest, NotFound, TooLarge
+from api.errors import BadRequest, NotFound, TooLarge, UnprocessableEntity
 from api.schemas import DocumentDeleted, DocumentList, DocumentPublic, DocumentUploaded
 from ground.names import WORKSPACE_PATTERN
 from knowledge.ingest import ingest_upload
@@ -68,7 +68,10 @@ def upload_document(
         report = ingest_upload(ctx.store, path, f"upload/{name}", ws, kind)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    doc = next(d for d in ctx.store.documents(ws) if d.id == report.documents[0].doc_id)
+    wanted = {d.doc_id for d in report.documents}
+    doc = next((d for d in ctx.store.documents(ws) if d.id in wanted), None)
+    if doc is None:
+        raise UnprocessableEntity(f"{name}: nothing to ingest (no readable text in the file)")
     return DocumentUploaded(
         document=DocumentPublic.model_validate(doc.model_dump()), workspace=ws, added=report.added,
         updated=report.updated, unchanged=report.unchanged, removed=report.removed, flagged=report.flagged,

@@ -20,6 +20,7 @@ from api.schemas import (
 from desk.decisions import approve_draft, edit_draft, regenerate_draft, reject_draft
 from desk.drafts import SORT_FIELD, DraftFilter, Sort, draft_page, load_draft
 from desk.models import Draft, Message, utcnow
+from ground.redact import redact_url
 
 router = APIRouter(prefix="/v1/drafts", tags=["drafts"], responses=responses(COMMON, AUTHENTICATED))
 DECISION = responses(NOT_FOUND, VERSIONED)
@@ -115,4 +116,5 @@ def regenerate(
 
 def delivery_target_name(ctx: ContextDep) -> str:
     """Recorded on the outbox row for the CM's information; the relay resolves the workspace's target."""
-    return ctx.settings.webhook_url or f"log:{ctx.settings.delivery_log}"
+    url = ctx.settings.webhook_url
+    return redact_url(url) if url else f"log:{ctx.settings.delivery_log}"

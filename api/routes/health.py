@@ -1,11 +1,15 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
+import hmac
+from typing import Annotated
+
+from fastapi import APIRouter, Header
 from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from api.contract import COMMON
 from api.deps import ContextDep
+from api.errors import Unauthorized
 from desk import reads
 
 router = APIRouter(tags=["health"], responses=COMMON)
@@ -23,7 +27,11 @@ def healthz(ctx: ContextDep) -> dict[str, object]:
 
 
 @router.get("/metrics", response_class=PlainTextResponse)
-def metrics(ctx: ContextDep) -> PlainTextResponse:
+def metrics(ctx: ContextDep, authorization: Annotated[str | None, Header()] = None) -> PlainTextResponse:
     """Prometheus text: queue depth, messages and jobs by status, deliveries by outcome, time to draft,
-    time to decision, graph/LLM time, LLM tokens, SLA breaches, and HTTP latency of this process."""
+    time to decision, graph/LLM time, LLM tokens, SLA breaches, and HTTP latency of this process.
+    With REPLYDESK_METRICS_TOKEN set, only a scraper sending 'Authorization: Bearer <token>' gets them."""
+    token = ctx.settings.metrics_token
+    if token and not hmac.compare_digest((authorization or "").encode(), f"Bearer {token}".encode()):
+        raise Unauthorized("metrics need 'Authorization: Bearer <REPLYDESK_METRICS_TOKEN>'")
     return PlainTextResponse(ctx.extras["metrics"].render(), media_type=CONTENT_TYPE_LATEST)

@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from api.contract import AUTHENTICATED, BAD_REQUEST, COMMON, CONFLICT, NOT_FOUND, TOO_LARGE, ErrorOut, responses
 from api.deps import Admin, ContextDep, actor_of, scope_of
 from api.errors import BadRequest, Unauthorized, UnprocessableEntity
+from api.limits import WEBHOOK_BODY, read_capped
 from api.schemas import MessageAccepted
 from api.schemas_admin import SOURCE_PATTERN, WebhookSourceCreate, WebhookSourceList, WebhookSourcePublic
 from desk import sources
@@ -31,7 +32,6 @@ from ground.settings import Settings
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], responses=COMMON)
 ADMIN = responses(AUTHENTICATED, NOT_FOUND)
 SourcePath = Annotated[str, Path(pattern=SOURCE_PATTERN)]
-_MAX_BODY = 256 * 1024
 
 
 def _public(settings: Settings, source: WebhookSource, with_secret: bool = False) -> WebhookSourcePublic:
@@ -73,9 +73,7 @@ def revoke_source(source: SourcePath, ctx: ContextDep, key: Admin) -> WebhookSou
 async def inbound(source: SourcePath, request: Request, ctx: ContextDep, response: Response) -> MessageAccepted:
     """An inbound message (the POST /v1/messages shape), signed by the source's secret."""
     row = await run_in_threadpool(sources.active_source, ctx.engine, source)
-    body = await request.body()
-    if len(body) > _MAX_BODY:
-        raise BadRequest(f"body larger than {_MAX_BODY} bytes")
+    body = await read_capped(request, WEBHOOK_BODY)  # 413 from Content-Length, or as soon as it passes
     try:
         verify(source_secret(ctx.settings, row), request.headers, body, ctx.settings.webhook_tolerance_seconds)
     except SignatureError as exc:
