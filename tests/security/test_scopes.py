@@ -8,9 +8,11 @@ workspace. Out-of-scope objects answer 404, out-of-scope filters 403, listings h
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,7 +25,7 @@ from desk.keys import create_key
 from desk.models import Delivery, Draft
 from desk.scope import Scope
 from testkit.seed import seed_drafts
-from tests.conftest import LiveServer, message_body
+from tests.conftest import LiveServer, make_settings, message_body
 
 OWN, OTHER = "lumen", "orbit"
 RANK = {"viewer": 1, "cm": 2, "admin": 3}
@@ -299,3 +301,74 @@ def test_an_installation_admin_still_sees_every_workspace(live: LiveServer, rout
         if route == "/v1/drafts":
             seen = {d["workspace"] for d in admin.get(route).json()["data"]}
             assert {OWN, OTHER} <= seen
+
+
+def test_keys_made_before_scopes_become_installation_wide(tmp_path: Path) -> None:
+    """Migration 0009: a key stored at revision 0008 keeps working everywhere (its scope is ``*``)."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine, text
+
+    import desk.db
+
+    settings = make_settings(tmp_path)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    config = Config()
+    config.set_main_option("script_location", str(Path(desk.db.__file__).parent / "migrations"))
+    config.set_main_option("sqlalchemy.url", settings.sqlalchemy_url)
+    config.attributes["configure_logger"] = False
+    command.upgrade(config, "0008")
+    old = create_engine(settings.sqlalchemy_url)
+    with old.begin() as conn:
+        conn.execute(text("INSERT INTO api_keys (name, prefix, key_hash, role, created_at) "
+                          "VALUES ('old', 'rdk_old', 'h', 'cm', '2026-01-01 00:00:00')"))
+    old.dispose()
+    command.upgrade(config, "head")
+    upgraded = create_engine(settings.sqlalchemy_url)
+    with upgraded.connect() as conn:
+        stored = conn.execute(text("SELECT workspaces FROM api_keys WHERE name = 'old'")).scalar_one()
+    upgraded.dispose()
+    assert Scope.parse(stored).everywhere
+
+
+def test_cli_makes_scoped_keys_and_lists_their_workspaces(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`keys create --workspace` scopes a key; without it the key is installation-wide, as before."""
+    from typer.testing import CliRunner
+
+    from ground import settings as settings_module
+    from replydesk.cli import app as cli_app
+
+    monkeypatch.setenv("REPLYDESK_DATA_DIR", str(tmp_path))
+    settings_module.get_settings.cache_clear()
+    try:
+        runner = CliRunner()
+        made = runner.invoke(cli_app, ["keys", "create", "--role", "cm", "--workspace", "lumen",
+                                       "--workspace", "nova", "--name", "brand"])
+        assert made.exit_code == 0, made.output
+        wide = runner.invoke(cli_app, ["keys", "create", "--role", "admin", "--name", "ops"])
+        assert wide.exit_code == 0, wide.output
+        bad = runner.invoke(cli_app, ["keys", "create", "--role", "cm", "--workspace", "Not A Name"])
+        assert bad.exit_code == 1 and "workspace" in bad.output
+        listed = runner.invoke(cli_app, ["keys", "list", "--json"])
+        rows = {r["name"]: r for r in map(json.loads, listed.stdout.splitlines())}
+        assert rows["brand"]["workspaces"] == ["lumen", "nova"]
+        assert rows["ops"]["workspaces"] == ["*"]
+    finally:
+        settings_module.get_settings.cache_clear()
+
+
+def test_a_workspace_admin_manages_keys_only_within_its_workspaces(live: LiveServer) -> None:
+    """No escalation through keys: a lumen admin cannot make a key for orbit or for every workspace, nor see
+    or revoke the installation's keys (OWASP API5)."""
+    admin = create_key(live.engine, "admin", "lumen-admin", workspaces=Scope.of([OWN]))
+    headers = {"Authorization": f"Bearer {admin}"}
+    with httpx.Client(base_url=live.base_url, headers=headers, timeout=60) as client:
+        for workspaces in ([OTHER], ["*"], [OWN, OTHER]):
+            refused = client.post("/v1/keys", json={"role": "admin", "workspaces": workspaces})
+            assert refused.status_code == 403, refused.text
+        made = client.post("/v1/keys", json={"role": "cm", "workspaces": [OWN]})
+        assert made.status_code == 201 and made.json()["workspaces"] == [OWN]
+        listed = client.get("/v1/keys").json()["data"]
+        assert all(k["workspaces"] == [OWN] for k in listed)
+        installation_key = 1  # the live server's first key: installation-wide
+        assert client.delete(f"/v1/keys/{installation_key}").status_code == 404
