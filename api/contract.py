@@ -65,6 +65,13 @@ TOO_LARGE: dict[int | str, dict[str, Any]] = {413: _error("The body or upload is
 UNAVAILABLE: dict[int | str, dict[str, Any]] = {503: _error("The model endpoint is unavailable.")}
 
 
+def as_json(group: dict[int | str, dict[str, Any]]) -> dict[int | str, dict[str, Any]]:
+    """The same answers for a route whose own response class is not JSON (FastAPI would declare its errors
+    under that media type; they are JSON)."""
+    return {code: {"description": spec["description"], "content": {"application/json": {"schema": {
+        "$ref": f"#/components/schemas/{spec['model'].__name__}"}}}} for code, spec in group.items()}
+
+
 def responses(*groups: dict[int | str, dict[str, Any]]) -> dict[int | str, dict[str, Any]]:
     merged: dict[int | str, dict[str, Any]] = {}
     for group in groups:
