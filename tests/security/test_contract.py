@@ -107,3 +107,4 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(live: LiveSe
         if run.returncode != 0:
             failures.append(f"--- {name} (exit {run.returncode})\n{run.stdout[-6000:]}{run.stderr[-2000:]}")
     assert not failures, "\n".join(failures)
+
