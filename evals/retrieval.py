@@ -5,7 +5,9 @@ Datasets (read from the shared data folder, never copied into the repository):
     are the volunteer paraphrases of ``eval_question_similarity_en.csv`` (pairs marked similar).
   * ``dstc11_track5`` — ``knowledge.json`` (hotel/restaurant FAQs and reviews) ingested with the generic
     JSON export loader; queries are the FAQ-citing knowledge-seeking turns of ``val/`` with every
-    earlier turn of the dialogue as context. Gold: the labelled FAQ items.
+    earlier turn of the dialogue as context. Gold: the labelled FAQ items. Scored twice over the FAQs:
+    as written, and as a speech transcript would give it (every turn through :func:`evals.noise.garble`,
+    seeded, so a run is reproducible) — spoken dialogues are what real threads look like.
 
 Methods: ``hybrid+context`` (the product path: :func:`knowledge.search.retrieve`), ``dense`` (the last
 turn only), ``dense+bm25`` (last turn, RRF), ``dense+bm25 last5`` (the last five turns concatenated, RRF
@@ -24,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from evals.noise import garble
 from knowledge.embeddings import embed_texts
 from knowledge.ingest import ingest_paths
 from knowledge.lexical import workspace_index
@@ -79,6 +82,11 @@ def covid_cases(data_dir: Path, source: str) -> list[Case]:
             if row["similar"].strip() == "1" and target in bank:
                 cases.append(Case(row["question_2"].strip(), [], {f"{source}#q-{short_hash(target)}"}))
     return cases
+
+
+def noisy_cases(cases: list[Case], seed: int) -> list[Case]:
+    """The same cases as a speech recogniser might have transcribed them (each turn garbled, seeded)."""
+    return [Case(garble(c.query, seed), [garble(t, seed) for t in c.context], c.gold) for c in cases]
 
 
 def dstc_cases(data_dir: Path, source: str) -> list[Case]:
@@ -147,12 +155,17 @@ def score(method: str, run: Callable[[Case], list[str]], cases: list[Case]) -> S
     return result
 
 
+NOISY = "faqs only, noisy"
+NOISY_METHODS = ("hybrid+context", "dense (last turn)", "dense+bm25 (last 5 turns)")
+
+
 def evaluate(
     store: KnowledgeStore, data_dir: Path, dataset: str, limit: int | None = None,
-    on_step: Callable[[str], None] | None = None,
+    on_step: Callable[[str], None] | None = None, noise_seed: int = 0,
 ) -> Iterator[tuple[str, Score]]:
     """Ingest the dataset's knowledge (idempotent: unchanged chunks are skipped) and score every method.
-    Yields (setting, score) pairs; DSTC11 is scored over FAQs only and over FAQs + reviews."""
+    Yields (setting, score) pairs; DSTC11 is scored over FAQs only (clean, then noisy) and over FAQs +
+    reviews."""
     if dataset == "covid":
         path = data_dir / "covidqa_faq" / "faq_covidbert.csv"
         workspace = "eval-covid"
@@ -160,7 +173,8 @@ def evaluate(
     else:
         path = data_dir / "dstc11_track5" / "knowledge.json"
         workspace = "eval-dstc11"
-        settings = [("faqs only", {"kind": "faq"}), ("faqs + reviews", {"kind": ["faq", "review"]})]
+        settings = [("faqs only", {"kind": "faq"}), (NOISY, {"kind": "faq"}),
+                    ("faqs + reviews", {"kind": ["faq", "review"]})]
     if on_step:
         on_step(f"ingesting {path.name} into workspace {workspace}")
     ingest_paths(store, [path], workspace, kind="auto")
@@ -168,9 +182,12 @@ def evaluate(
     cases = covid_cases(data_dir, source) if dataset == "covid" else dstc_cases(data_dir, source)
     cases = cases[:limit] if limit else cases
     for setting, filters in settings:
+        scored = noisy_cases(cases, noise_seed) if setting == NOISY else cases
         for method, run in methods(store, workspace, filters).items():
             if dataset == "covid" and "5 turns" in method:
                 continue  # single-turn queries: the same as the last turn
+            if setting == NOISY and method not in NOISY_METHODS:
+                continue
             if on_step:
-                on_step(f"{dataset} / {setting}: {method} ({len(cases)} queries)")
-            yield setting, score(method, run, cases)
+                on_step(f"{dataset} / {setting}: {method} ({len(scored)} queries)")
+            yield setting, score(method, run, scored)

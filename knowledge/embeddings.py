@@ -125,7 +125,8 @@ def embed_texts(texts: list[str]) -> np.ndarray:
 
 
 @lru_cache(maxsize=1)
-def _vocabulary_words() -> frozenset[str]:
+def vocabulary_words() -> frozenset[str]:
+    """The tokenizer's whole-word vocabulary: about 20k everyday English words, in lower case."""
     import json
 
     vocab = json.loads(verify_model_file(_model_files()[1]).read_text(encoding="utf-8"))["model"]["vocab"]
@@ -135,7 +136,7 @@ def _vocabulary_words() -> frozenset[str]:
 def common_word(word: str) -> bool:
     """Is this an everyday English word? The tokenizer's 20k whole-word vocabulary is a frequency list
     that ships with the model (no extra download); rarer words and most names are split into pieces."""
-    return word in _vocabulary_words()
+    return word in vocabulary_words()
 
 
 @register_embedding_function

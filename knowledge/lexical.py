@@ -22,6 +22,7 @@ import Stemmer
 
 from knowledge.embeddings import common_word
 from knowledge.entities import EntityIndex
+from knowledge.spoken import SoundRanker
 from knowledge.store import Collections, KnowledgeStore
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ class WorkspaceIndex:
     build_seconds: float = 0.0
     _masks: dict[str, np.ndarray] = field(default_factory=dict)
     _entity_vectors: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)
+    _entity_sounds: dict[str, tuple[np.ndarray, SoundRanker]] = field(default_factory=dict)
     _rows: dict[str, int] = field(default_factory=dict)
 
     def __len__(self) -> int:
@@ -125,6 +127,30 @@ class WorkspaceIndex:
             sims = np.maximum(texts @ vector, qmat @ vector)
             for row, sim in zip(rows, sims, strict=True):
                 if row >= 0 and (mask is None or mask[row]):
+                    scored.append((self.ids[row], float(sim)))
+        scored.sort(key=lambda item: -item[1])
+        return scored[:k]
+
+    def entity_sounds(
+        self, store: KnowledgeStore, cols: Collections, entities: list[str], query: str,
+        mask: np.ndarray | None, k: int,
+    ) -> list[tuple[str, float]]:
+        """Ranking within the entities' chunks by how the query *sounds* (:class:`SoundRanker`): a
+        garbled question ("al dor city", "master card") still shares sound n-grams with its FAQ."""
+        scored: list[tuple[str, float]] = []
+        for entity in entities:
+            if entity not in self._entity_sounds:
+                rows_of = self.entity_rows.get(entity, np.empty(0, dtype=np.int64))
+                fetched = store.fetch(cols, [self.ids[r] for r in rows_of])
+                ids = [self.ids[r] for r in rows_of if self.ids[r] in fetched]
+                rows = np.array([self.row(i) for i in ids], dtype=np.int64)
+                if len(self._entity_sounds) > 512:
+                    self._entity_sounds.clear()
+                texts = [fetched[i][0].question or fetched[i][0].text for i in ids]  # what users paraphrase
+                self._entity_sounds[entity] = (rows, SoundRanker(texts))
+            rows, ranker = self._entity_sounds[entity]
+            for row, sim in zip(rows, ranker.scores(query), strict=True):
+                if sim > 0 and (mask is None or mask[row]):
                     scored.append((self.ids[row], float(sim)))
         scored.sort(key=lambda item: -item[1])
         return scored[:k]

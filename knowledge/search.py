@@ -23,23 +23,27 @@ from typing import Any
 import numpy as np
 from bm25s.stopwords import STOPWORDS_EN_PLUS
 
-from knowledge.embeddings import embed_texts
+from knowledge.embeddings import common_word, embed_texts
 from knowledge.entities import tokens
 from knowledge.errors import KnowledgeError
 from knowledge.lexical import FILTER_FIELDS, WorkspaceIndex, workspace_index
 from knowledge.models import Chunk, Hit
+from knowledge.spoken import clean_query
 from knowledge.store import Collections, KnowledgeStore, check_workspace
 
 RRF_K = 10
 W_DENSE, W_BM25 = 1.0, 0.5
-W_ENTITY_DENSE, W_ENTITY_BM25 = 4.0, 0.25
+W_ENTITY_DENSE, W_ENTITY_BM25, W_ENTITY_SOUND = 4.0, 0.25, 0.3
 W_EXPANSION = 0.5
 ELLIPTICAL_MAX_WORDS = 3
 OVERFETCH_MIN_SHARE = 0.2  # filters letting through at least this share are applied after an unfiltered query
 MAX_CONTEXT_TURNS = 20
+# How a question starts, for transcripts that carry no "?": "umm does it have parking"
+_QUESTION_TEXT = "do does did is are was were can could what where when which who why how would will should any has"
+_QUESTION_START = frozenset(_QUESTION_TEXT.split())
 # bm25s's longer English list (a superset of the short one BM25 indexing uses): function words do not
-# make a message self-contained, so they do not count against "elliptical".
-_FUNCTION = frozenset(STOPWORDS_EN_PLUS)
+# make a message self-contained, so they do not count against "elliptical"; nor do spoken fillers.
+_FUNCTION = frozenset(STOPWORDS_EN_PLUS) | {"like", "well", "so", "ok", "okay", "oh", "yeah"}
 ContextArg = str | list[str] | list[dict[str, Any]] | None
 
 
@@ -99,9 +103,22 @@ def _elliptical(message: str) -> bool:
     return sum(1 for t in tokens(message) if t not in _FUNCTION) <= ELLIPTICAL_MAX_WORDS
 
 
+def _garbled(query: str, index: WorkspaceIndex) -> bool:
+    """Does the message hold a word that is neither everyday English nor in the knowledge ("al dor city")?
+    Only then is the sound channel asked: on clean text it adds nothing but noise at the top."""
+    return any(not common_word(t) and not index.entities.corpus_df[t] for t in tokens(query) if t.isalpha())
+
+
+def _is_question(turn: str) -> bool:
+    if "?" in turn:
+        return True
+    words = [t for t in tokens(clean_query(turn)) if t not in ("like", "well", "so", "ok", "okay", "oh", "and")]
+    return bool(words) and words[0] in _QUESTION_START
+
+
 def _previous_question(turns: list[str]) -> str | None:
     for turn in reversed(turns[-4:]):
-        if "?" in turn:
+        if _is_question(turn):
             return turn
     return None
 
@@ -133,6 +150,7 @@ def retrieve(
         return Retrieval(hits=[], confident=False)
     if "!kind" in flt and not index.kinds.intersection(flt["!kind"]):
         del flt["!kind"]  # nothing to exclude: spare Chroma the filter
+    query = clean_query(query)
     turns = context_turns(context)
     resolved = index.entities.resolve([*turns, query]) if index.entities else []
     names = [r.entity for r in resolved]
@@ -160,6 +178,9 @@ def retrieve(
             ("entity-dense", W_ENTITY_DENSE, ids(index.entity_dense(store, cols, names, vectors[0], mask, depth))),
             ("entity-bm25", W_ENTITY_BM25, ids(index.search(query, depth, in_entities), of_message=False)),
         ]
+        if _garbled(query, index):
+            sounds = index.entity_sounds(store, cols, names, query, mask, depth)
+            rankings.append(("entity-sound", W_ENTITY_SOUND, ids(sounds, of_message=False)))
     if previous:
         rankings += [("expanded-dense", W_EXPANSION, ids(dense(vectors[1]), of_message=False)),
                      ("expanded-bm25", W_EXPANSION, ids(index.search(texts[1], depth, mask), of_message=False))]

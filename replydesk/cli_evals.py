@@ -291,10 +291,12 @@ def retrieval(
     limit: Annotated[int | None, typer.Option(help="Score only the first N queries of each dataset.")] = None,
     fresh: Annotated[bool, typer.Option("--fresh", help="Embed into a temporary store, not the eval cache.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    noise_seed: Annotated[int, typer.Option(help="Seed of the ASR-like noise of the noisy DSTC11 set.")] = 0,
 ) -> None:
     """Recall@1/5/10 and MRR of FAQ retrieval (COVID FAQ paraphrases; DSTC11 turns with dialogue context),
-    beside last-turn dense and dense+BM25 baselines measured in the same run."""
-    from evals.retrieval import NEEDS, evaluate, missing_files
+    beside last-turn dense and dense+BM25 baselines measured in the same run. DSTC11 is scored as written
+    and with speech-recognition-like noise (lower case, fillers, homophones, split/merged words), side by side."""
+    from evals.retrieval import NEEDS, NOISY, evaluate, missing_files
     from knowledge.store import KnowledgeStore
 
     chosen = dataset or list(NEEDS)
@@ -318,7 +320,8 @@ def retrieval(
     store = KnowledgeStore(settings.model_copy(update={"chroma_path": root / "chroma", "chroma_url": None}))
     rows = []
     for name in runnable:
-        for setting, score in evaluate(store, data, name, limit, on_step=lambda s: err.print(f"[dim]{s}[/dim]")):
+        for setting, score in evaluate(store, data, name, limit, on_step=lambda s: err.print(f"[dim]{s}[/dim]"),
+                                       noise_seed=noise_seed):
             rows.append({"dataset": name, "setting": setting, **score.as_dict()})
     if as_json:
         print(json.dumps(rows))
@@ -329,3 +332,8 @@ def retrieval(
         table.add_row(row["dataset"], row["setting"], row["method"], str(row["n"]), *figures,
                       f"{row['ms_per_query']:.0f}")
     console.print(table, width=max(console.width, 120))
+    side = {r["setting"]: r for r in rows if r["dataset"] == "dstc11" and r["method"] == "hybrid+context"}
+    if "faqs only" in side and NOISY in side:
+        clean, noisy = side["faqs only"], side[NOISY]
+        console.print(f"DSTC11 hybrid+context, clean | noisy: R@1 {clean['recall@1']:.3f} | {noisy['recall@1']:.3f}, "
+                      f"R@5 {clean['recall@5']:.3f} | {noisy['recall@5']:.3f}")

@@ -71,3 +71,59 @@ def test_a_name_given_in_full_beats_the_longer_names_containing_it() -> None:
     assert [r.entity for r in index.resolve([f"I'm looking at {store}", "is there parking?"])] == [store]
     # ...unless the thread named one of the longer ones in full before.
     assert [r.entity for r in index.resolve([f"{store} 7 is by the sea", f"is {store} quiet?"])] == [f"{store} 7"]
+
+
+# Salience: what the thread is about, not the last word that looks like a name.
+PLACES = ["Pizza Hut Cherry Hinton", "Warkworth House", "El Shaddai", "The Oak Bistro", "Acorn Guest House",
+          "Saigon City", "Huntingdon Marriott Hotel", "Restaurant Two Two", "Backstreet Bistro",
+          "The Slug and Lettuce", "City Stop Restaurant", "Nirala", "Golden Wok", "University Arms Hotel"]
+
+
+def _places(*turns: str) -> list[str]:
+    index = EntityIndex(PLACES, [(n, f"{n} has free parking and wifi.") for n in PLACES], common_word)
+    return [r.entity for r in index.resolve(list(turns))]
+
+
+def test_an_address_does_not_replace_the_subject() -> None:
+    # "Warkworth Street" is where El Shaddai is, not the Warkworth House.
+    assert _places("I want the hotel named El Shaddai.", "It is at 41 Warkworth Street, phone 01223.",
+                   "is the internet stable?") == ["El Shaddai"]
+    # An area that is also the tail of a name ("Cherry Hinton") is weak too.
+    assert _places("Book me a table at Backstreet Bistro.", "Done. It is near Cherry Hinton.",
+                   "do they serve beer?") == ["Backstreet Bistro"]
+
+
+def test_an_everyday_word_does_not_replace_the_subject() -> None:
+    # "oak" (an "ok" heard wrong) names nothing once the thread is about the Acorn Guest House.
+    assert _places("the acorn guest house has free parking", "oak we booked you there",
+                   "does it have wifi") == ["Acorn Guest House"]
+
+
+def test_a_weak_mention_sets_the_subject_when_there_is_none() -> None:
+    assert _places("what about the oak?", "do they have parking?") == ["The Oak Bistro"]
+
+
+def test_the_entity_picked_up_later_is_the_referent() -> None:
+    offered = "I have Backstreet Bistro and the Slug and Lettuce, both in the centre."
+    assert sorted(_places(offered, "which has outdoor seating?")) == ["Backstreet Bistro", "The Slug and Lettuce"]
+    assert _places(offered, "the slug sounds fun, book it", "do they take cards?") == ["The Slug and Lettuce"]
+    # A strong mention later in the thread sets the subject outright.
+    assert _places("is Golden Wok any good?", "Nirala is another option in the north.",
+                   "is their beer good value?") == ["Nirala"]
+
+
+def test_garbled_names_are_matched_by_sound() -> None:
+    assert _places("umm the akorn guessed hose seems to fit", "do they serve breakfast") == ["Acorn Guest House"]
+    assert _places("uh the hunting don umm marriott hotel is in the west", "is the internet fast") == [
+        "Huntingdon Marriott Hotel"]
+    assert _places("i have won called saigon city", "actually the nyrala please", "any beer") == ["Nirala"]
+    assert _places("restaurant two to is on the north side", "do they have sauvignon blanc") == [
+        "Restaurant Two Two"]
+    assert _places("the university you know arms hotel is fantastic", "is the wifi stable") == [
+        "University Arms Hotel"]
+
+
+def test_everyday_words_that_sound_like_a_name_do_not_name_it() -> None:
+    # "price" sounds like "Prezzo" and "get" like "Cote", but they are words, not garbled names.
+    index = EntityIndex(["Prezzo", "Cote", "Meghna"], [], common_word)
+    assert index.resolve(["do they have beer at a good price and can I get a table for the money"]) == []
