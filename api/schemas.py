@@ -89,8 +89,8 @@ class DraftAssign(Strict):
 
 
 class BulkItem(Strict):
-    id: int = Field(ge=1)
-    version: int = Field(ge=1, description="The draft version this decision is for (If-Match per item).")
+    id: int = Field(ge=1, le=2**63 - 1)
+    version: int = Field(ge=1, le=2**63 - 1, description="The draft version this decision is for (If-Match per item).")
     text: str | None = Field(default=None, min_length=1, max_length=20_000)
 
 

@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from api.schemas import Strict
 from ground.names import WORKSPACE_PATTERN
 
+WORKSPACE_OR_EVERY = "^(?:\\*|" + WORKSPACE_PATTERN[1:-1] + ")$"  # a workspace, or "*" for every one
 SOURCE_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,47}$"  # a webhook source's name (not a workspace)
 
 
 class KeyCreate(Strict):
     role: Literal["admin", "cm", "viewer"]
     name: str = Field(default="", max_length=200)
+    workspaces: list[Annotated[str, Field(pattern=WORKSPACE_OR_EVERY)]] | None = Field(
+        default=None, min_length=1, max_length=100,
+        description="Where the key may act: workspace names, or ['*'] for every workspace (installation "
+                    "admins only). Default: the creating key's own workspaces.",
+    )
 
 
 class KeyPublic(BaseModel):
@@ -23,9 +29,15 @@ class KeyPublic(BaseModel):
     name: str
     prefix: str
     role: str
+    workspaces: list[str] = Field(description="Where the key may act; ['*']: every workspace.")
     created_at: datetime
     revoked_at: datetime | None
     last_used_at: datetime | None
+
+    @field_validator("workspaces", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        return value.split(",") if isinstance(value, str) else value
 
 
 class KeyCreated(KeyPublic):

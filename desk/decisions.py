@@ -20,6 +20,7 @@ from desk.audit import Actor, audit_draft, record_version
 from desk.db import session_scope
 from desk.errors import BadRequest, Conflict, DeskError, Forbidden, NotFound, PreconditionFailed
 from desk.models import Delivery, Draft, Job, WorkspaceConfig, utcnow
+from desk.scope import Scope
 from desk.workspaces import with_defaults
 
 ACTIVE = "pending"
@@ -30,18 +31,25 @@ def _lock_free(actor: Actor, now: datetime) -> Any:
     return or_(col(Draft.assignee).is_(None), col(Draft.assignee) == actor[0], col(Draft.assigned_until) < now)
 
 
+def _visible(session: Session, draft_id: int, scope: Scope) -> Draft:
+    """The draft, if it exists within the caller's scope (outside it, it does not exist for them)."""
+    draft = session.get(Draft, draft_id)
+    if draft is None:
+        raise NotFound("draft not found")
+    scope.check_object(draft.workspace, "draft")
+    return draft
+
+
 def _claim(
     session: Session, draft_id: int, expected_version: int, new_status: str, actor: Actor,
-    *, ignore_lock: bool = False, **values: Any,
+    *, scope: Scope, ignore_lock: bool = False, **values: Any,
 ) -> tuple[Draft, str]:
     """The atomic write: one conditional UPDATE that only a pending, unlocked draft at that version passes.
 
     Returns the updated draft and its text before the write (for the audit's text hashes).
     """
     now = utcnow()
-    before = session.get(Draft, draft_id)
-    if before is None:
-        raise NotFound("draft not found")
+    before = _visible(session, draft_id, scope)
     prev_text = before.text
     conditions = [col(Draft.id) == draft_id, col(Draft.status) == ACTIVE, col(Draft.version) == expected_version]
     if not ignore_lock:
@@ -82,16 +90,17 @@ def _decision_seconds(draft: Draft) -> float:
     return max(0.0, (utcnow() - draft.created_at).total_seconds())
 
 
-def edit_draft(engine: Engine, draft_id: int, version: int, text: str, actor: Actor) -> Draft:
+def edit_draft(engine: Engine, draft_id: int, version: int, text: str, actor: Actor, *, scope: Scope) -> Draft:
     with session_scope(engine) as session:
-        draft, prev = _claim(session, draft_id, version, ACTIVE, actor, text=text, last_editor=actor[0])
+        draft, prev = _claim(session, draft_id, version, ACTIVE, actor, scope=scope, text=text,
+                             last_editor=actor[0])
         record_version(session, draft, "edit", actor)
         audit_draft(session, draft, actor, "edit", from_version=version, prev_text=prev)
         return draft
 
 
 def approve_draft(
-    engine: Engine, draft_id: int, version: int, text: str | None, actor: Actor, target: str = ""
+    engine: Engine, draft_id: int, version: int, text: str | None, actor: Actor, target: str = "", *, scope: Scope
 ) -> Draft:
     with session_scope(engine) as session:
         # The draft and its workspace's config in one query.
@@ -103,6 +112,7 @@ def approve_draft(
         if found is None:
             raise NotFound("draft not found")
         current, stored = found
+        scope.check_object(current.workspace, "draft")
         final = (text if text is not None else current.text).strip()
         if not final:
             raise BadRequest("nothing to send: give the reply text to approve this item")
@@ -112,8 +122,8 @@ def approve_draft(
             if final != current.text.strip():
                 raise Forbidden("four-eyes rule: approve the text as it stands, or edit it for someone else to approve")
         draft, prev = _claim(
-            session, draft_id, version, "approved", actor, text=final, decided_at=utcnow(), decided_by=actor[0],
-            decision_seconds=_decision_seconds(current),
+            session, draft_id, version, "approved", actor, scope=scope, text=final, decided_at=utcnow(),
+            decided_by=actor[0], decision_seconds=_decision_seconds(current),
         )
         session.add(
             Delivery(
@@ -127,13 +137,13 @@ def approve_draft(
         return draft
 
 
-def reject_draft(engine: Engine, draft_id: int, version: int, reason: str, actor: Actor) -> Draft:
+def reject_draft(
+    engine: Engine, draft_id: int, version: int, reason: str, actor: Actor, *, scope: Scope
+) -> Draft:
     with session_scope(engine) as session:
-        current = session.get(Draft, draft_id)
-        if current is None:
-            raise NotFound("draft not found")
+        current = _visible(session, draft_id, scope)
         draft, prev = _claim(
-            session, draft_id, version, "rejected", actor, reject_reason=reason, decided_at=utcnow(),
+            session, draft_id, version, "rejected", actor, scope=scope, reject_reason=reason, decided_at=utcnow(),
             decided_by=actor[0], decision_seconds=_decision_seconds(current),
         )
         _resume_job(session, draft, ReviewDecision(action="reject", reason=reason, actor=actor[0]))
@@ -142,9 +152,11 @@ def reject_draft(engine: Engine, draft_id: int, version: int, reason: str, actor
         return draft
 
 
-def regenerate_draft(engine: Engine, draft_id: int, version: int, instructions: str, actor: Actor) -> Draft:
+def regenerate_draft(
+    engine: Engine, draft_id: int, version: int, instructions: str, actor: Actor, *, scope: Scope
+) -> Draft:
     with session_scope(engine) as session:
-        draft, prev = _claim(session, draft_id, version, "regenerating", actor)
+        draft, prev = _claim(session, draft_id, version, "regenerating", actor, scope=scope)
         if draft.route != "draft":
             raise Conflict(f"a {draft.route} item has no draft to regenerate")
         _resume_job(
@@ -157,7 +169,8 @@ def regenerate_draft(engine: Engine, draft_id: int, version: int, instructions: 
 
 
 def assign_draft(
-    engine: Engine, draft_id: int, version: int, assignee: str | None, minutes: float, actor: Actor
+    engine: Engine, draft_id: int, version: int, assignee: str | None, minutes: float, actor: Actor, *,
+    scope: Scope,
 ) -> Draft:
     """Claim (assignee = actor), assign to someone else, or release (assignee None) with an expiring lock.
 
@@ -166,7 +179,7 @@ def assign_draft(
     until = utcnow() + timedelta(minutes=minutes) if assignee else None
     with session_scope(engine) as session:
         draft, _prev = _claim(
-            session, draft_id, version, ACTIVE, actor, ignore_lock=actor[1] == "admin",
+            session, draft_id, version, ACTIVE, actor, scope=scope, ignore_lock=actor[1] == "admin",
             assignee=assignee, assigned_until=until,
         )
         record_version(session, draft, "assign" if assignee else "release", actor)
@@ -177,7 +190,7 @@ def assign_draft(
 
 def bulk_decide(
     engine: Engine, action: str, items: list[tuple[int, int, str | None]], reason: str | None, actor: Actor,
-    target: str = "",
+    target: str = "", *, scope: Scope,
 ) -> list[tuple[int, Draft | DeskError]]:
     """Each item in its own transaction, so one stale or decided item does not undo the others: every
     item gets the decided draft or the named error that refused it."""
@@ -185,9 +198,11 @@ def bulk_decide(
     for draft_id, version, text in items:
         try:
             if action == "approve":
-                results.append((draft_id, approve_draft(engine, draft_id, version, text, actor, target)))
+                results.append((draft_id, approve_draft(engine, draft_id, version, text, actor, target,
+                                                             scope=scope)))
             else:
-                results.append((draft_id, reject_draft(engine, draft_id, version, reason or "", actor)))
+                results.append((draft_id, reject_draft(engine, draft_id, version, reason or "", actor,
+                                                            scope=scope)))
         except DeskError as exc:
             results.append((draft_id, exc))
     return results

@@ -19,6 +19,7 @@ from sqlmodel import col
 from desk.db import read_session
 from desk.errors import NotFound
 from desk.models import Draft, Message
+from desk.scope import Scope
 
 OPEN = ("pending", "regenerating")
 Sort = Literal["id", "-id", "priority", "-priority", "due", "-due", "created", "-created"]
@@ -82,11 +83,12 @@ def present(fields: dict[str, Any], now: datetime) -> dict[str, Any]:
     return fields
 
 
-def load_draft(engine: Engine, draft_id: int) -> tuple[Draft, Message | None]:
+def load_draft(engine: Engine, draft_id: int, *, scope: Scope) -> tuple[Draft, Message | None]:
     with read_session(engine) as session:
         draft = session.get(Draft, draft_id)
         if draft is None:
             raise NotFound("draft not found")
+        scope.check_object(draft.workspace, "draft")
         return draft, session.get(Message, draft.message_id)
 
 
@@ -99,14 +101,16 @@ def _after(key_expr: Any, id_expr: Any, descending: bool, key: Any, row_id: int)
 
 def draft_page(
     engine: Engine, where: DraftFilter, *, sort: Sort, after: tuple[Any, int] | None, offset: int, limit: int,
-    now: datetime, draft_fields: Iterable[str], message_fields: Iterable[str],
+    now: datetime, draft_fields: Iterable[str], message_fields: Iterable[str], scope: Scope,
 ) -> DraftPage:
     """Up to ``limit`` drafts (each with ``message``) holding the named fields, after the keyset ``after``
-    (the sort key and id of the previous page's last row) or at ``offset``; ``count`` ignores paging."""
+    (the sort key and id of the previous page's last row) or at ``offset``; ``count`` ignores paging.
+    Only drafts within ``scope``; a filter naming a workspace outside it is refused."""
+    scope.check_filter(where.workspace)
     name = sort.lstrip("-")
     key_expr = col(getattr(Draft, SORT_FIELD[name]))
     descending = sort.startswith("-")
-    conditions = where.conditions(now)
+    conditions = where.conditions(now) + scope.condition(Draft.workspace)
     page = list(conditions)
     if after is not None:
         page.append(_after(key_expr, col(Draft.id), descending, after[0], after[1]))

@@ -16,7 +16,9 @@ from sqlmodel import Session, col, select
 
 from desk.audit import audit_other
 from desk.db import read_session, session_scope
+from desk.errors import BadRequest, Forbidden
 from desk.models import ApiKey, utcnow
+from desk.scope import INSTALLATION, Scope
 
 KEY_PREFIX = "rdk_"
 ROLES = ("viewer", "cm", "admin")
@@ -28,32 +30,53 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def create_key(engine: Engine, role: str, name: str = "") -> str:
+def create_key(engine: Engine, role: str, name: str = "", workspaces: Scope = INSTALLATION) -> str:
     """Create a key and return it; this is the only time the plaintext exists."""
-    return issue_key(engine, role, name)[1]
+    return issue_key(engine, role, name, workspaces=workspaces)[1]
 
 
-def issue_key(engine: Engine, role: str, name: str = "", actor: tuple[str, str] = CLI) -> tuple[ApiKey, str]:
-    """Create a key: (its record, the key itself). The plaintext is returned once and never stored."""
+def scope_of(key: ApiKey) -> Scope:
+    return Scope.parse(key.workspaces)
+
+
+def issue_key(
+    engine: Engine, role: str, name: str = "", actor: tuple[str, str] = CLI, *, workspaces: Scope | None = None,
+    scope: Scope = INSTALLATION,
+) -> tuple[ApiKey, str]:
+    """Create a key: (its record, the key itself). The plaintext is returned once and never stored.
+
+    The new key acts in ``workspaces`` (default: the creator's own ``scope``), which must lie within the
+    creator's scope: a workspace admin makes keys for their workspaces only, and only an installation-wide
+    creator makes installation-wide (``*``) keys.
+    """
     if role not in ROLES:
-        raise ValueError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
+        raise BadRequest(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
+    wanted = scope if workspaces is None else workspaces
+    if not scope.covers(wanted):
+        raise Forbidden(f"a key for {', '.join(wanted.names())} is beyond this key's workspaces "
+                        f"({', '.join(scope.names())})")
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     with session_scope(engine) as session:
-        record = ApiKey(name=name, prefix=key[:12], key_hash=hash_key(key), role=role)
+        record = ApiKey(name=name, prefix=key[:12], key_hash=hash_key(key), role=role, workspaces=wanted.stored())
         session.add(record)
         session.flush()
         audit_other(session, actor, "key.create", key_id=record.id, key_prefix=record.prefix, key_role=role,
-                    key_name=name)
+                    key_name=name, key_workspaces=wanted.names())
     return record, key
 
 
-def list_keys(engine: Engine) -> list[ApiKey]:
+def list_keys(engine: Engine, *, scope: Scope = INSTALLATION, workspace: str | None = None) -> list[ApiKey]:
+    """The keys a principal may manage (those whose every workspace lies in its scope); with ``workspace``,
+    only the keys that may act there."""
+    scope.check_filter(workspace)
     with read_session(engine) as session:
-        return list(session.exec(select(ApiKey).order_by(col(ApiKey.id))).all())
+        rows = session.exec(select(ApiKey).order_by(col(ApiKey.id))).all()
+    return [r for r in rows if scope.covers(scope_of(r)) and (not workspace or scope_of(r).allows(workspace))]
 
 
-def revoke_key(engine: Engine, ref: str | int, actor: tuple[str, str] = CLI) -> ApiKey:
-    """Revoke by id, or by the key's visible prefix; takes effect on the next request."""
+def revoke_key(engine: Engine, ref: str | int, actor: tuple[str, str] = CLI, *, scope: Scope = INSTALLATION) -> ApiKey:
+    """Revoke by id, or by the key's visible prefix; takes effect on the next request. A key reaching beyond
+    the caller's scope is not found."""
     with session_scope(engine) as session:
         if isinstance(ref, int) or str(ref).isdigit():
             record = session.get(ApiKey, int(ref))
@@ -62,7 +85,7 @@ def revoke_key(engine: Engine, ref: str | int, actor: tuple[str, str] = CLI) -> 
             if len(found) > 1:
                 raise KeyError(f"prefix {ref!r} matches {len(found)} keys: use the id")
             record = found[0] if found else None
-        if record is None:
+        if record is None or not scope.covers(scope_of(record)):
             raise KeyError(f"no key {ref!r}")
         if record.revoked_at is None:
             record.revoked_at = utcnow()

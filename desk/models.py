@@ -20,6 +20,8 @@ class ApiKey(SQLModel, table=True):
     prefix: str = Field(index=True)
     key_hash: str = Field(unique=True)
     role: str
+    # Where the key may act: "*" (every workspace, installation admins) or comma-separated workspace names.
+    workspaces: str = Field(default="*", sa_column_kwargs={"server_default": "*"})
     created_at: datetime = Field(default_factory=utcnow)
     revoked_at: datetime | None = None
     last_used_at: datetime | None = None

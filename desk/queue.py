@@ -20,10 +20,13 @@ from desk.db import read_session, session_scope
 from desk.inbound import MessageCreate
 from desk.models import Draft, Job, Message, utcnow
 from desk.priority import due_at, priority_of
+from desk.scope import Scope
 
 
-def submit_message(engine: Engine, body: MessageCreate, workspace: str) -> tuple[Message, bool]:
-    """Store a message and its draft job; the same (workspace, platform, external_id) is one message."""
+def submit_message(engine: Engine, body: MessageCreate, workspace: str, *, scope: Scope) -> tuple[Message, bool]:
+    """Store a message and its draft job; the same (workspace, platform, external_id) is one message.
+    A workspace outside the caller's scope is refused."""
+    scope.check_filter(workspace)
     def existing() -> Message | None:
         with read_session(engine) as session:
             return session.exec(

@@ -11,9 +11,10 @@ from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
 from desk.db import read_session
-from desk.errors import NotFound
+from desk.errors import Forbidden, NotFound
 from desk.eval_tables import EvalCaseResult, EvalRun
 from desk.models import AuditEvent, Delivery, Draft, DraftVersion, Message
+from desk.scope import Scope
 
 
 def ping(engine: Engine) -> None:
@@ -21,18 +22,23 @@ def ping(engine: Engine) -> None:
         session.exec(select(text("1"))).one()
 
 
-def get_message(engine: Engine, message_id: int) -> Message:
+def get_message(engine: Engine, message_id: int, *, scope: Scope) -> Message:
     with read_session(engine) as session:
         message = session.get(Message, message_id)
     if message is None:
         raise NotFound("message not found")
+    scope.check_object(message.workspace, "message")
     return message
 
 
 def list_deliveries(
-    engine: Engine, *, draft_id: int | None, status: str | None, offset: int, limit: int
+    engine: Engine, *, draft_id: int | None, status: str | None, offset: int, limit: int, scope: Scope,
+    workspace: str | None = None,
 ) -> tuple[list[Delivery], int]:
-    conditions: list[Any] = []
+    scope.check_filter(workspace)
+    conditions: list[Any] = scope.condition(Delivery.workspace)
+    if workspace:
+        conditions.append(col(Delivery.workspace) == workspace)
     if draft_id is not None:
         conditions.append(col(Delivery.draft_id) == draft_id)
     if status:
@@ -45,18 +51,21 @@ def list_deliveries(
     return list(rows), int(count)
 
 
-def get_delivery(engine: Engine, delivery_id: int) -> Delivery:
+def get_delivery(engine: Engine, delivery_id: int, *, scope: Scope) -> Delivery:
     with read_session(engine) as session:
         row = session.get(Delivery, delivery_id)
     if row is None:
         raise NotFound("delivery not found")
+    scope.check_object(row.workspace, "delivery")
     return row
 
 
-def draft_versions(engine: Engine, draft_id: int) -> list[DraftVersion]:
+def draft_versions(engine: Engine, draft_id: int, *, scope: Scope) -> list[DraftVersion]:
     with read_session(engine) as session:
-        if session.get(Draft, draft_id) is None:
+        draft = session.get(Draft, draft_id)
+        if draft is None:
             raise NotFound("draft not found")
+        scope.check_object(draft.workspace, "draft")
         return list(session.exec(
             select(DraftVersion).where(col(DraftVersion.draft_id) == draft_id).order_by(col(DraftVersion.version))
         ).all())
@@ -65,10 +74,12 @@ def draft_versions(engine: Engine, draft_id: int) -> list[DraftVersion]:
 def audit_events(
     engine: Engine, *, draft_id: int | None = None, actor: str | None = None, action: str | None = None,
     workspace: str | None = None, request_id: str | None = None, since: datetime | None = None,
-    after_id: int | None = None, limit: int = 100,
+    after_id: int | None = None, limit: int = 100, scope: Scope,
 ) -> list[AuditEvent]:
-    """Events oldest first, after ``after_id`` (keyset paging by id)."""
-    conditions: list[Any] = []
+    """Events oldest first, after ``after_id`` (keyset paging by id). A scoped caller sees its workspaces'
+    events only (installation events, such as key changes, have no workspace: ``*`` callers see them)."""
+    scope.check_filter(workspace)
+    conditions: list[Any] = scope.condition(AuditEvent.workspace)
     for column, value in ((AuditEvent.draft_id, draft_id), (AuditEvent.actor, actor), (AuditEvent.action, action),
                           (AuditEvent.workspace, workspace), (AuditEvent.request_id, request_id)):
         if value is not None and value != "":
@@ -83,10 +94,18 @@ def audit_events(
         ).all())
 
 
+def _installation_only(scope: Scope) -> None:
+    """Eval runs are installation-level: a run spans suites whose cases may be promoted from any
+    workspace's drafts (evals/promote.py), so only installation-wide (``*``) keys read them."""
+    if not scope.everywhere:
+        raise Forbidden("eval runs are installation-level: they need an installation-wide ('*') key")
+
+
 def eval_runs(
-    engine: Engine, *, suite: str | None, status: str | None, offset: int, limit: int
+    engine: Engine, *, suite: str | None, status: str | None, offset: int, limit: int, scope: Scope
 ) -> tuple[list[EvalRun], int]:
     """Newest first."""
+    _installation_only(scope)
     conditions: list[Any] = []
     if status:
         conditions.append(col(EvalRun.status) == status)
@@ -100,7 +119,10 @@ def eval_runs(
         return list(session.exec(query.offset(offset).limit(limit)).all()), int(count)
 
 
-def eval_run(engine: Engine, run_id: int, verdict: str | None = None) -> tuple[EvalRun, list[EvalCaseResult]]:
+def eval_run(
+    engine: Engine, run_id: int, verdict: str | None = None, *, scope: Scope
+) -> tuple[EvalRun, list[EvalCaseResult]]:
+    _installation_only(scope)
     with read_session(engine) as session:
         run = session.get(EvalRun, run_id)
         if run is None:

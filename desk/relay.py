@@ -22,6 +22,7 @@ from desk.audit import RELAY, Actor, audit_draft
 from desk.db import read_session, session_scope
 from desk.errors import Conflict, NotFound
 from desk.models import Delivery, Draft, Message, utcnow
+from desk.scope import Scope
 from desk.signing import sign
 from desk.workspaces import delivery_target, workspace_config
 from ground.outbound import guarded_client
@@ -209,12 +210,13 @@ def _set_draft_status(
     audit_draft(session, draft, actor, action or status, from_version=draft.version, **detail)
 
 
-def requeue_delivery(engine: Engine, delivery_id: int, actor: Actor) -> Delivery:
+def requeue_delivery(engine: Engine, delivery_id: int, actor: Actor, *, scope: Scope) -> Delivery:
     """Send a dead-lettered delivery again (same webhook-id, so a receiver that got it dedupes)."""
     with session_scope(engine) as session:
         delivery = session.get(Delivery, delivery_id)
         if delivery is None:
             raise NotFound("delivery not found")
+        scope.check_object(delivery.workspace, "delivery")
         done = session.exec(
             update(Delivery).where(col(Delivery.id) == delivery_id, col(Delivery.status) == "failed")
             .values(status="pending", attempts=0, next_attempt_at=utcnow(), last_error=None)

@@ -11,6 +11,7 @@ from desk.audit import Actor, audit_other
 from desk.db import read_session, session_scope
 from desk.errors import UnprocessableEntity
 from desk.models import WorkspaceConfig, utcnow
+from desk.scope import Scope
 from desk.signing import derive_secret
 from ground.outbound import OutboundPolicy, OutboundRefused
 from ground.settings import Settings
@@ -40,16 +41,18 @@ def delivery_target(settings: Settings, config: WorkspaceConfig) -> tuple[str | 
     return None, None
 
 
-def read_config(engine: Engine, workspace: str) -> WorkspaceConfig:
+def read_config(engine: Engine, workspace: str, *, scope: Scope) -> WorkspaceConfig:
+    scope.check_object(workspace, "workspace")
     with read_session(engine) as session:
         return workspace_config(session, workspace)
 
 
 def update_config(
-    engine: Engine, settings: Settings, workspace: str, changes: dict[str, Any], actor: Actor
+    engine: Engine, settings: Settings, workspace: str, changes: dict[str, Any], actor: Actor, *, scope: Scope
 ) -> tuple[WorkspaceConfig, str | None]:
     """Change the four-eyes rule or the webhook; a new webhook URL comes back with its signing secret.
     A webhook URL the outbound address policy refuses (internal, metadata, ...) is refused here already."""
+    scope.check_object(workspace, "workspace")
     if changes.get("webhook_url"):
         try:
             OutboundPolicy.of(settings).check_url(changes["webhook_url"])
@@ -71,9 +74,10 @@ def update_config(
 
 
 def rotate_webhook_secret(
-    engine: Engine, settings: Settings, workspace: str, actor: Actor
+    engine: Engine, settings: Settings, workspace: str, actor: Actor, *, scope: Scope
 ) -> tuple[WorkspaceConfig, str]:
     """A new signing secret for the workspace's deliveries (the old one stops at once)."""
+    scope.check_object(workspace, "workspace")
     with session_scope(engine) as session:
         config = session.get(WorkspaceConfig, workspace) or WorkspaceConfig(workspace=workspace)
         config.secret_generation += 1

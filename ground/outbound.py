@@ -102,7 +102,7 @@ class OutboundPolicy:
             return [str(literal)]
         try:
             infos = socket.getaddrinfo(name, port, type=socket.SOCK_STREAM)
-        except OSError as exc:
+        except (OSError, UnicodeError) as exc:  # UnicodeError: a name IDNA cannot encode (a label over 63)
             raise OutboundRefused(f"cannot resolve {name}: {exc}") from exc
         found = list(dict.fromkeys(str(info[4][0]) for info in infos))
         if name not in self.hosts:

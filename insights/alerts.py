@@ -22,6 +22,7 @@ from sqlmodel import Session, col, select
 
 from desk.db import session_scope
 from desk.insight_tables import InsightAlert, InsightState
+from desk.scope import INSTALLATION, Scope
 from ground.outbound import guarded_client
 from ground.redact import redact
 from ground.settings import Settings
@@ -217,9 +218,13 @@ def check(engine: Engine, settings: Settings, workspace: str, now: datetime | No
     return alert
 
 
-def list_alerts(engine: Engine, workspace: str | None = None, limit: int = 50) -> list[InsightAlert]:
+def list_alerts(
+    engine: Engine, workspace: str | None = None, limit: int = 50, *, scope: Scope = INSTALLATION
+) -> list[InsightAlert]:
+    """Newest first; without ``workspace``, those of every workspace in ``scope``."""
+    scope.check_filter(workspace)
     with Session(engine) as session:
-        query = select(InsightAlert)
+        query = select(InsightAlert).where(*scope.condition(InsightAlert.workspace))
         if workspace:
             query = query.where(col(InsightAlert.workspace) == workspace)
         return list(session.exec(query.order_by(col(InsightAlert.id).desc()).limit(limit)).all())

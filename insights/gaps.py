@@ -18,6 +18,7 @@ from sqlmodel import Session, col, select
 from desk.db import session_scope
 from desk.insight_tables import GapSuggestion
 from desk.models import utcnow
+from desk.scope import INSTALLATION, Scope
 from ground.settings import Settings
 from insights.data import Item, clean_text, load_items
 from insights.errors import MissingAnswer, SuggestionConflict, SuggestionNotFound
@@ -111,10 +112,11 @@ def list_gaps(engine: Engine, workspace: str, status: str | None = "pending") ->
     return list(rows)
 
 
-def get_gap(engine: Engine, suggestion_id: int) -> GapSuggestion:
+def get_gap(engine: Engine, suggestion_id: int, scope: Scope = INSTALLATION) -> GapSuggestion:
+    """A suggestion, if it exists within ``scope`` (outside it, it does not exist for the caller)."""
     with Session(engine) as session:
         row = session.get(GapSuggestion, suggestion_id)
-    if row is None:
+    if row is None or not scope.allows(row.workspace):
         raise SuggestionNotFound(f"suggestion {suggestion_id} not found")
     return row
 
@@ -145,9 +147,11 @@ def accept_gap(
     actor: str,
     question: str | None = None,
     answer: str | None = None,
+    *,
+    scope: Scope,
 ) -> GapSuggestion:
     """Accept a suggestion (optionally edited) and ingest it as a FAQ entry of its workspace."""
-    row = get_gap(engine, suggestion_id)
+    row = get_gap(engine, suggestion_id, scope)
     if row.status != "pending":
         raise SuggestionConflict(f"suggestion {suggestion_id} is {row.status}, not pending")
     final_q = (question or row.question).strip()
@@ -177,8 +181,10 @@ def accept_gap(
     return decided
 
 
-def dismiss_gap(engine: Engine, suggestion_id: int, actor: str, reason: str = "") -> GapSuggestion:
-    row = get_gap(engine, suggestion_id)
+def dismiss_gap(
+    engine: Engine, suggestion_id: int, actor: str, reason: str = "", *, scope: Scope
+) -> GapSuggestion:
+    row = get_gap(engine, suggestion_id, scope)
     if row.status != "pending":
         raise SuggestionConflict(f"suggestion {suggestion_id} is {row.status}, not pending")
     return _decide(engine, row, "dismissed", actor, note=reason[:2000])

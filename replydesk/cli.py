@@ -52,17 +52,29 @@ def migrate() -> None:
 def keys_create(
     role: Annotated[str, typer.Option(help="admin | cm | viewer")] = "cm",
     name: Annotated[str, typer.Option(help="Who or what uses the key.")] = "",
+    workspace: Annotated[list[str] | None, typer.Option(
+        "--workspace", help="A workspace the key may act in (repeat for several). Without it the key is "
+                            "installation-wide ('*'), as keys made before workspaces scoped them were.",
+    )] = None,
 ) -> None:
     """Create an API key; it is shown once and stored only as a hash."""
     from desk.db import make_engine
     from desk.db import migrate as run_migrations
+    from desk.errors import DeskError
     from desk.keys import ROLES, create_key
+    from desk.scope import INSTALLATION, Scope
 
     if role not in ROLES:
         _fail(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
+    scope = INSTALLATION
+    if workspace:
+        try:
+            scope = Scope.of(workspace)
+        except DeskError as exc:
+            _fail(exc.detail)
     settings = get_settings()
     run_migrations(settings)
-    print(create_key(make_engine(settings), role, name or role))
+    print(create_key(make_engine(settings), role, name or role, workspaces=scope))
 
 
 @app.command("load-messages")
@@ -77,6 +89,7 @@ def load_messages(
     from desk.db import migrate as run_migrations
     from desk.inbound import MessageCreate
     from desk.queue import submit_message
+    from desk.scope import INSTALLATION
 
     settings = get_settings()
     run_migrations(settings)
@@ -93,7 +106,8 @@ def load_messages(
                 bodies.append(MessageCreate.model_validate_json(line))
             except ValidationError as exc:
                 _fail(f"{path}:{number}: {exc.errors()[0]['msg']} at {exc.errors()[0]['loc']}")
-    created = sum(submit_message(engine, b, b.workspace or workspace or settings.workspace)[1] for b in bodies)
+    created = sum(submit_message(engine, b, b.workspace or workspace or settings.workspace,
+                                 scope=INSTALLATION)[1] for b in bodies)
     console.print(f"queued {created} new messages ({len(bodies) - created} already known)")
 
 

@@ -168,11 +168,13 @@ def gaps_accept(
     answer: Annotated[str | None, typer.Option(help="The answer (required when none was approved).")] = None,
 ) -> None:
     """Accept a suggestion: it is ingested into the knowledge base as a FAQ entry."""
+    from desk.scope import INSTALLATION
     from insights.errors import InsightsError
     from insights.gaps import accept_gap
 
     try:
-        row = accept_gap(_engine(), _store(), suggestion_id, f"cli:{getpass.getuser()}", question, answer)
+        row = accept_gap(_engine(), _store(), suggestion_id, f"cli:{getpass.getuser()}", question, answer,
+                         scope=INSTALLATION)
     except InsightsError as exc:
         _fail(str(exc))
         return
@@ -185,11 +187,12 @@ def gaps_dismiss(
     reason: Annotated[str, typer.Option(help="Why (kept with the suggestion).")] = "",
 ) -> None:
     """Dismiss a suggestion; its questions are not suggested again."""
+    from desk.scope import INSTALLATION
     from insights.errors import InsightsError
     from insights.gaps import dismiss_gap
 
     try:
-        row = dismiss_gap(_engine(), suggestion_id, f"cli:{getpass.getuser()}", reason)
+        row = dismiss_gap(_engine(), suggestion_id, f"cli:{getpass.getuser()}", reason, scope=INSTALLATION)
     except InsightsError as exc:
         _fail(str(exc))
         return

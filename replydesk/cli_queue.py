@@ -25,20 +25,21 @@ def _engine() -> Engine:
 
 
 def keys_list(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False) -> None:
-    """List API keys (prefix, role, last use); the keys themselves are never stored."""
+    """List API keys (prefix, role, workspaces, last use); the keys themselves are never stored."""
     from desk.keys import list_keys
 
     rows = list_keys(_engine())
     if as_json:
         for r in rows:
             print(json.dumps({"id": r.id, "name": r.name, "prefix": r.prefix, "role": r.role,
-                              "created_at": r.created_at.isoformat(),
+                              "workspaces": r.workspaces.split(","), "created_at": r.created_at.isoformat(),
                               "revoked_at": r.revoked_at.isoformat() if r.revoked_at else None,
                               "last_used_at": r.last_used_at.isoformat() if r.last_used_at else None}))
         return
-    table = Table("id", "name", "prefix", "role", "created", "last used", "revoked")
+    table = Table("id", "name", "prefix", "role", "workspaces", "created", "last used", "revoked")
     for r in rows:
-        table.add_row(str(r.id), r.name, r.prefix + "…", r.role, f"{r.created_at:%Y-%m-%d %H:%M}",
+        table.add_row(str(r.id), r.name, r.prefix + "…", r.role, r.workspaces.replace(",", ", "),
+                      f"{r.created_at:%Y-%m-%d %H:%M}",
                       f"{r.last_used_at:%Y-%m-%d %H:%M}" if r.last_used_at else "-",
                       f"{r.revoked_at:%Y-%m-%d %H:%M}" if r.revoked_at else "")
     console.print(table)

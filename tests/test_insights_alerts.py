@@ -18,6 +18,7 @@ from desk.db import make_engine, migrate
 from desk.inbound import MessageCreate
 from desk.insight_tables import InsightAlert
 from desk.queue import submit_message
+from desk.scope import INSTALLATION
 from ground.settings import Settings
 from insights import alerts
 from tests.conftest import LiveServer, make_settings
@@ -55,7 +56,7 @@ def _post(engine: Engine, ext: str, text: str, at: datetime, workspace: str = "d
     body = MessageCreate(
         external_id=ext, platform="x", author={"id": ext, "handle": f"user_{ext}"}, text=text, received_at=at
     )
-    submit_message(engine, body, workspace)
+    submit_message(engine, body, workspace, scope=INSTALLATION)
 
 
 def _steady(engine: Engine, start: datetime, hours: int, workspace: str = "default") -> None:

@@ -20,6 +20,7 @@ from desk.inbound import MessageCreate
 from desk.models import Draft
 from desk.queue import submit_message
 from desk.relay import Relay
+from desk.scope import INSTALLATION
 from desk.worker import Worker
 from ground import settings as settings_module
 from ground.settings import Settings
@@ -63,7 +64,7 @@ def prepared(tmp_path_factory: pytest.TempPathFactory, sample_chroma: Path) -> P
     for body in lines:
         age = body.pop("age_minutes")
         submit_message(engine, MessageCreate.model_validate(body | {"received_at": now - timedelta(minutes=age)}),
-                       "default")
+                       "default", scope=INSTALLATION)
     reply_runner = ReplyRunner(settings)
     worker = Worker(settings, engine, reply_runner)
     while worker.run_once():
@@ -71,7 +72,7 @@ def prepared(tmp_path_factory: pytest.TempPathFactory, sample_chroma: Path) -> P
     with Session(engine) as session:
         drafts = session.exec(select(Draft).where(Draft.route == "draft")).all()
     for draft in drafts[:5]:
-        approve_draft(engine, draft.id or 0, draft.version, None, ("cm-ana", "cm"), "log:test")
+        approve_draft(engine, draft.id or 0, draft.version, None, ("cm-ana", "cm"), "log:test", scope=INSTALLATION)
     relay = Relay(settings, engine)
     while relay.run_once():
         pass

@@ -9,6 +9,7 @@ from desk.db import make_engine, migrate
 from desk.decisions import approve_draft
 from desk.models import Delivery, Draft
 from desk.relay import Relay
+from desk.scope import INSTALLATION
 from ground.settings import Settings
 from testkit.seed import seed_drafts
 from tests.receiver import Receiver
@@ -21,7 +22,7 @@ def _approved(settings: Settings, count: int) -> tuple[Relay, list[int]]:
     engine = make_engine(settings)
     ids = seed_drafts(engine, count)
     for draft_id in ids:
-        approve_draft(engine, draft_id, 1, None, CM)
+        approve_draft(engine, draft_id, 1, None, CM, scope=INSTALLATION)
     return Relay(settings, engine), ids
 
 

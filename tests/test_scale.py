@@ -23,6 +23,7 @@ from desk.db import make_engine, migrate
 from desk.inbound import MessageCreate
 from desk.models import AuditEvent, Draft, DraftVersion, Job, Message
 from desk.queue import submit_message
+from desk.scope import INSTALLATION
 from ground.settings import Settings
 from testkit import pg
 from testkit.live import ROOT, make_settings, process_env, wait_for
@@ -86,7 +87,7 @@ def _run(settings: Settings, messages: int, workers: int) -> None:
         body = MessageCreate(external_id=f"scale-{i}", platform=("x", "instagram", "reddit")[i % 3],
                              author={"id": f"u{i}", "handle": f"rider{i}"},
                              text=QUESTIONS[i % len(QUESTIONS)])
-        submit_message(engine, body, "default")
+        submit_message(engine, body, "default", scope=INSTALLATION)
     procs = _start_workers(settings, workers)
     victim = procs[0]
     try:

@@ -39,6 +39,7 @@ from desk.jobs import claim_job
 from desk.models import AuditEvent, Delivery, Draft, DraftVersion, Message
 from desk.queue import submit_message
 from desk.relay import Relay
+from desk.scope import INSTALLATION
 from desk.worker import Worker, inbound_of
 from ground.settings import Settings
 from testkit import pg
@@ -117,7 +118,7 @@ def make_machine(new_settings: Callable[[], tuple[Settings, Callable[[], None]]]
             n = next(self.counter)
             body = MessageCreate.model_validate({"external_id": f"sm-{n}", "platform": "instagram", "text": text,
                                                  "thread_id": thread, "author": {"id": f"u{n}", "handle": f"h{n}"}})
-            submit_message(self.engine, body, "default")
+            submit_message(self.engine, body, "default", scope=INSTALLATION)
 
         @rule(jobs=st.integers(1, 3))
         def work(self, jobs: int) -> None:
@@ -152,7 +153,7 @@ def make_machine(new_settings: Callable[[], tuple[Settings, Callable[[], None]]]
                 draft, version = picked
                 text = f"Approved reply {next(self.counter)}." if edited else None
                 self._write("approve", actor, lambda: decisions.approve_draft(
-                    self.engine, draft.id or 0, version, text, actor), version)
+                    self.engine, draft.id or 0, version, text, actor, scope=INSTALLATION), version)
 
         @rule(data=st.data(), actor=st.sampled_from(CMS))
         def edit(self, data: st.DataObject, actor: tuple[str, str]) -> None:
@@ -161,7 +162,7 @@ def make_machine(new_settings: Callable[[], tuple[Settings, Callable[[], None]]]
                 draft, version = picked
                 text = f"Edited by {actor[0]} #{next(self.counter)}."
                 self._write("edit", actor, lambda: decisions.edit_draft(
-                    self.engine, draft.id or 0, version, text, actor), version)
+                    self.engine, draft.id or 0, version, text, actor, scope=INSTALLATION), version)
 
         @rule(data=st.data(), actor=st.sampled_from(CMS))
         def reject(self, data: st.DataObject, actor: tuple[str, str]) -> None:
@@ -169,7 +170,7 @@ def make_machine(new_settings: Callable[[], tuple[Settings, Callable[[], None]]]
             if picked:
                 draft, version = picked
                 self._write("reject", actor, lambda: decisions.reject_draft(
-                    self.engine, draft.id or 0, version, "no", actor), version)
+                    self.engine, draft.id or 0, version, "no", actor, scope=INSTALLATION), version)
 
         @rule(data=st.data(), actor=st.sampled_from(CMS))
         def regenerate(self, data: st.DataObject, actor: tuple[str, str]) -> None:
@@ -177,7 +178,7 @@ def make_machine(new_settings: Callable[[], tuple[Settings, Callable[[], None]]]
             if picked:
                 draft, version = picked
                 self._write("regenerate", actor, lambda: decisions.regenerate_draft(
-                    self.engine, draft.id or 0, version, "shorter", actor), version)
+                    self.engine, draft.id or 0, version, "shorter", actor, scope=INSTALLATION), version)
 
         @rule(data=st.data(), actor=st.sampled_from(CMS), release=st.booleans())
         def claim(self, data: st.DataObject, actor: tuple[str, str], release: bool) -> None:
@@ -185,7 +186,8 @@ def make_machine(new_settings: Callable[[], tuple[Settings, Callable[[], None]]]
             if picked:
                 draft, version = picked
                 self._write("release" if release else "assign", actor, lambda: decisions.assign_draft(
-                    self.engine, draft.id or 0, version, None if release else actor[0], 10, actor), version)
+                    self.engine, draft.id or 0, version, None if release else actor[0], 10, actor,
+                    scope=INSTALLATION), version)
 
         @rule()
         def four_eyes(self) -> None:

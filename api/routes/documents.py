@@ -15,7 +15,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, UploadFile, status
 
-from api.deps import Admin, ContextDep, Viewer
+from api.contract import AUTHENTICATED, BAD_REQUEST, COMMON, NOT_FOUND, TOO_LARGE, responses
+from api.deps import Admin, ContextDep, Viewer, scope_of
 from api.errors import BadRequest, NotFound, TooLarge, UnprocessableEntity
 from api.schemas import DocumentDeleted, DocumentList, DocumentPublic, DocumentUploaded
 from ground.names import WORKSPACE_PATTERN
@@ -23,7 +24,8 @@ from knowledge.ingest import ingest_upload
 from knowledge.loaders import MAX_FILE_BYTES, SUPPORTED_SUFFIXES
 from knowledge.store import check_workspace
 
-router = APIRouter(prefix="/v1/knowledge/documents", tags=["knowledge"])
+router = APIRouter(prefix="/v1/knowledge/documents", tags=["knowledge"],
+                   responses=responses(COMMON, AUTHENTICATED, BAD_REQUEST))
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._ -]+")
 _READ = 1 << 20
 WorkspaceQuery = Annotated[str | None, Query(pattern=WORKSPACE_PATTERN)]
@@ -49,15 +51,15 @@ def _save(upload: UploadFile, target: Path, name: str) -> None:
             out.write(block)
 
 
-@router.post("", response_model=DocumentUploaded, status_code=status.HTTP_201_CREATED)
+@router.post("", response_model=DocumentUploaded, status_code=status.HTTP_201_CREATED, responses=TOO_LARGE)
 def upload_document(
     ctx: ContextDep,
-    _key: Admin,
+    key: Admin,
     file: Annotated[UploadFile, File(description="md, txt, html, pdf, csv, jsonl or json")],
     workspace: Annotated[str | None, Form(pattern=WORKSPACE_PATTERN)] = None,
     kind: Annotated[str, Form(pattern=r"^(auto|faq|guideline|policy|review|other)$")] = "auto",
 ) -> DocumentUploaded:
-    ws = check_workspace(workspace or ctx.settings.workspace)
+    ws = check_workspace(scope_of(key).workspace_for(workspace, ctx.settings.workspace))
     name = _upload_name(file.filename)
     folder = Path(tempfile.mkdtemp(prefix="replydesk-upload-"))
     try:
@@ -77,19 +79,20 @@ def upload_document(
 
 
 @router.get("", response_model=DocumentList)
-def list_documents(ctx: ContextDep, _key: Viewer, workspace: WorkspaceQuery = None) -> DocumentList:
-    docs = ctx.store.documents(workspace or ctx.settings.workspace)
+def list_documents(ctx: ContextDep, key: Viewer, workspace: WorkspaceQuery = None) -> DocumentList:
+    """The documents of one workspace: the one named (within the key's scope), else the default one."""
+    docs = ctx.store.documents(scope_of(key).workspace_for(workspace, ctx.settings.workspace))
     return DocumentList(data=[DocumentPublic.model_validate(d.model_dump()) for d in docs], count=len(docs))
 
 
-@router.delete("/{doc_id}", response_model=DocumentDeleted)
+@router.delete("/{doc_id}", response_model=DocumentDeleted, responses=NOT_FOUND)
 def delete_document(
     doc_id: str,
     ctx: ContextDep,
-    _key: Admin,
+    key: Admin,
     workspace: WorkspaceQuery = None,
 ) -> DocumentDeleted:
-    ws = workspace or ctx.settings.workspace
+    ws = scope_of(key).workspace_for(workspace, ctx.settings.workspace)
     if not re.fullmatch(r"[0-9a-f]{16}", doc_id):
         raise NotFound("document not found")
     deleted = ctx.store.delete_document(ws, doc_id)

@@ -7,11 +7,12 @@ from fastapi import APIRouter, Header
 from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from api.contract import AUTHENTICATED, COMMON, as_json, responses
 from api.deps import ContextDep
 from api.errors import Unauthorized
 from desk import reads
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], responses=COMMON)
 
 
 @router.get("/healthz")
@@ -25,7 +26,8 @@ def healthz(ctx: ContextDep) -> dict[str, object]:
     }
 
 
-@router.get("/metrics", response_class=PlainTextResponse)
+@router.get("/metrics", response_class=PlainTextResponse,
+            responses=as_json(responses(COMMON, {401: AUTHENTICATED[401]})))
 def metrics(ctx: ContextDep, authorization: Annotated[str | None, Header()] = None) -> PlainTextResponse:
     """Prometheus text: queue depth, messages and jobs by status, deliveries by outcome, time to draft,
     time to decision, graph/LLM time, LLM tokens, SLA breaches, and HTTP latency of this process.

@@ -10,8 +10,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from api.deps import Admin, ContextDep, Viewer, actor_of
+from api.contract import AUTHENTICATED, BAD_REQUEST, COMMON, CONFLICT, NOT_FOUND, IdPath, responses
+from api.deps import Admin, ContextDep, Viewer, actor_of, scope_of
 from api.errors import ApiError, BadRequest, Conflict, NotFound
+from desk.models import ApiKey
 from ground.names import WORKSPACE_PATTERN
 from insights import alerts as alert_ops
 from insights.errors import InsightsError, InvalidPeriod, MissingAnswer, SuggestionConflict, SuggestionNotFound
@@ -22,7 +24,8 @@ from insights.schemas import AlertOut, Health, Suggestion, Summary
 from insights.summary import build_summary
 from knowledge.store import check_workspace
 
-router = APIRouter(prefix="/v1/insights", tags=["insights"])
+router = APIRouter(prefix="/v1/insights", tags=["insights"],
+                   responses=responses(COMMON, AUTHENTICATED, BAD_REQUEST))
 
 Since = Annotated[datetime | None, Query(description="Start (ISO-8601); default one week before until.")]
 Until = Annotated[datetime | None, Query(description="End (ISO-8601); default now.")]
@@ -66,77 +69,81 @@ def _translated() -> Iterator[None]:
 
 
 def _scope(
-    ctx: ContextDep, workspace: str | None, since: datetime | None, until: datetime | None
+    ctx: ContextDep, key: ApiKey, workspace: str | None, since: datetime | None, until: datetime | None
 ) -> tuple[str, Period]:
+    """The workspace asked about (within the key's scope, else 403) and the period."""
+    ws = scope_of(key).workspace_for(workspace, ctx.settings.workspace)
     with _translated():
-        return check_workspace(workspace or ctx.settings.workspace), make_period(since, until)
+        return check_workspace(ws), make_period(since, until)
 
 
 @router.get("/summary", response_model=Summary)
 def summary(
-    ctx: ContextDep, _key: Viewer, since: Since = None, until: Until = None, workspace: Workspace = None,
+    ctx: ContextDep, key: Viewer, since: Since = None, until: Until = None, workspace: Workspace = None,
     prose: Annotated[Literal["auto", "extractive", "none"], Query()] = "auto",
 ) -> Summary:
-    ws, period = _scope(ctx, workspace, since, until)
+    ws, period = _scope(ctx, key, workspace, since, until)
     return build_summary(ctx.engine, ctx.settings, ws, period, prose=prose)
 
 
 @router.get("/health", response_model=Health)
 def health(
-    ctx: ContextDep, _key: Viewer, since: Since = None, until: Until = None, workspace: Workspace = None
+    ctx: ContextDep, key: Viewer, since: Since = None, until: Until = None, workspace: Workspace = None
 ) -> Health:
-    ws, period = _scope(ctx, workspace, since, until)
+    ws, period = _scope(ctx, key, workspace, since, until)
     return build_health(ctx.engine, ctx.store, ws, period)
 
 
 @router.get("/gaps", response_model=SuggestionList)
 def gaps(
-    ctx: ContextDep, _key: Viewer, workspace: Workspace = None,
+    ctx: ContextDep, key: Viewer, workspace: Workspace = None,
     status: Annotated[Literal["pending", "accepted", "dismissed", "all"], Query()] = "pending",
 ) -> SuggestionList:
-    ws = workspace or ctx.settings.workspace
+    ws = scope_of(key).workspace_for(workspace, ctx.settings.workspace)
     rows = list_gaps(ctx.engine, ws, None if status == "all" else status)
     return SuggestionList(data=[Suggestion.model_validate(r, from_attributes=True) for r in rows], count=len(rows))
 
 
 @router.post("/gaps/refresh", response_model=SuggestionList)
 def refresh(
-    ctx: ContextDep, _key: Admin, since: Since = None, until: Until = None, workspace: Workspace = None
+    ctx: ContextDep, key: Admin, since: Since = None, until: Until = None, workspace: Workspace = None
 ) -> SuggestionList:
-    ws, period = _scope(ctx, workspace, since, until)
+    ws, period = _scope(ctx, key, workspace, since, until)
     rows = refresh_gaps(ctx.engine, ctx.settings, ws, period)
     return SuggestionList(data=[Suggestion.model_validate(r, from_attributes=True) for r in rows], count=len(rows))
 
 
-@router.post("/gaps/{suggestion_id}/accept", response_model=Suggestion)
-def accept(suggestion_id: int, ctx: ContextDep, key: Admin, body: GapAccept | None = None) -> Suggestion:
+@router.post("/gaps/{suggestion_id}/accept", response_model=Suggestion, responses=responses(NOT_FOUND, CONFLICT))
+def accept(suggestion_id: IdPath, ctx: ContextDep, key: Admin, body: GapAccept | None = None) -> Suggestion:
     with _translated():
         row = accept_gap(
             ctx.engine, ctx.store, suggestion_id, actor_of(key)[0],
-            question=body.question if body else None, answer=body.answer if body else None,
+            question=body.question if body else None, answer=body.answer if body else None, scope=scope_of(key),
         )
     return Suggestion.model_validate(row, from_attributes=True)
 
 
-@router.post("/gaps/{suggestion_id}/dismiss", response_model=Suggestion)
-def dismiss(suggestion_id: int, ctx: ContextDep, key: Admin, body: GapDismiss | None = None) -> Suggestion:
+@router.post("/gaps/{suggestion_id}/dismiss", response_model=Suggestion, responses=responses(NOT_FOUND, CONFLICT))
+def dismiss(suggestion_id: IdPath, ctx: ContextDep, key: Admin, body: GapDismiss | None = None) -> Suggestion:
     with _translated():
-        row = dismiss_gap(ctx.engine, suggestion_id, actor_of(key)[0], body.reason if body else "")
+        row = dismiss_gap(ctx.engine, suggestion_id, actor_of(key)[0], body.reason if body else "",
+                          scope=scope_of(key))
     return Suggestion.model_validate(row, from_attributes=True)
 
 
 @router.get("/alerts", response_model=AlertList)
 def alerts(
-    ctx: ContextDep, _key: Viewer, workspace: Workspace = None, limit: Annotated[int, Query(ge=1, le=200)] = 50
+    ctx: ContextDep, key: Viewer, workspace: Workspace = None, limit: Annotated[int, Query(ge=1, le=200)] = 50
 ) -> AlertList:
-    rows = alert_ops.list_alerts(ctx.engine, workspace, limit)
+    """Newest first; without a workspace, those of every workspace of the key."""
+    rows = alert_ops.list_alerts(ctx.engine, workspace, limit, scope=scope_of(key))
     return AlertList(data=[AlertOut.model_validate(r, from_attributes=True) for r in rows], count=len(rows))
 
 
 @router.post("/alerts/check", response_model=AlertList)
-def check_alerts(ctx: ContextDep, _key: Admin, workspace: Workspace = None) -> AlertList:
+def check_alerts(ctx: ContextDep, key: Admin, workspace: Workspace = None) -> AlertList:
     """Evaluate the current window now (as the scheduler does) and deliver pending alerts."""
-    ws = workspace or ctx.settings.workspace
+    ws = scope_of(key).workspace_for(workspace, ctx.settings.workspace)
     raised = alert_ops.check(ctx.engine, ctx.settings, ws)
     row = alert_ops.get_alert(ctx.engine, raised.id or 0) if raised is not None else None
     data = [AlertOut.model_validate(row, from_attributes=True)] if row is not None else []

@@ -2,17 +2,18 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.deps import ContextDep, Viewer
+from api.contract import AUTHENTICATED, BAD_REQUEST, COMMON, responses
+from api.deps import ContextDep, Viewer, scope_of
 from api.schemas import SearchHit, SearchRequest, SearchResponse
 from knowledge.search import retrieve
 
-router = APIRouter(prefix="/v1/knowledge", tags=["knowledge"])
+router = APIRouter(prefix="/v1/knowledge", tags=["knowledge"], responses=responses(COMMON, AUTHENTICATED, BAD_REQUEST))
 
 
 @router.post("/search", response_model=SearchResponse)
-def search(body: SearchRequest, ctx: ContextDep, _key: Viewer) -> SearchResponse:
+def search(body: SearchRequest, ctx: ContextDep, key: Viewer) -> SearchResponse:
     """Hybrid, thread-aware search; ``confident`` is false when nothing passes ``min_score``."""
-    workspace = body.workspace or ctx.settings.workspace
+    workspace = scope_of(key).workspace_for(body.workspace, ctx.settings.workspace)
     context = [t if isinstance(t, str) else t.text for t in body.context] if isinstance(body.context, list) else (
         body.context
     )

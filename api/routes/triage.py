@@ -14,11 +14,12 @@ from pydantic import BaseModel, Field
 from agent.state import Author, InboundMessage, ThreadTurn
 from agent.taxonomy import TaxonomyStore
 from agent.triage import Triager
-from api.deps import ContextDep, Viewer
+from api.contract import AUTHENTICATED, BAD_REQUEST, COMMON, responses
+from api.deps import ContextDep, Viewer, scope_of
 from api.schemas import Strict
 from ground.names import WORKSPACE_PATTERN
 
-router = APIRouter(prefix="/v1/triage", tags=["triage"])
+router = APIRouter(prefix="/v1/triage", tags=["triage"], responses=responses(COMMON, AUTHENTICATED, BAD_REQUEST))
 MAX_ITEMS = 100
 
 
@@ -50,8 +51,9 @@ def _triager(ctx: ContextDep) -> Triager:
 
 
 @router.post("", response_model=TriageResponse)
-def triage(body: TriageRequest, ctx: ContextDep, _key: Viewer) -> TriageResponse:
-    workspace = body.workspace or ctx.settings.workspace
+def triage(body: TriageRequest, ctx: ContextDep, key: Viewer) -> TriageResponse:
+    """Triage with the named workspace's guidelines (within the key's scope)."""
+    workspace = scope_of(key).workspace_for(body.workspace, ctx.settings.workspace)
     messages = [
         InboundMessage(
             id=0, workspace=workspace, platform=item.platform.lower(), external_id=item.id,

@@ -21,6 +21,7 @@ from desk.decisions import approve_draft
 from desk.insight_tables import InsightAlert
 from desk.models import Delivery
 from desk.relay import Relay
+from desk.scope import INSTALLATION
 from ground.outbound import OutboundPolicy, OutboundRefused, guarded_client
 from insights import alerts
 from testkit.live import LiveServer, make_settings
@@ -84,7 +85,7 @@ def test_relay_refuses_a_loopback_target_at_send_time(tmp_path: Path) -> None:
         migrate(relay_settings)
         engine = make_engine(relay_settings)
         draft_id = seed_drafts(engine, 1)[0]
-        approve_draft(engine, draft_id, 1, None, ("cm", "cm"), "log:test")
+        approve_draft(engine, draft_id, 1, None, ("cm", "cm"), "log:test", scope=INSTALLATION)
         relay = Relay(relay_settings, engine)
         relay.run_once()
         relay.close()
