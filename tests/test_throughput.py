@@ -26,6 +26,7 @@ from desk.db import make_engine, migrate
 from desk.inbound import MessageCreate
 from desk.models import AuditEvent, Draft, Job, Message
 from desk.queue import submit_message
+from desk.scope import INSTALLATION
 from desk.worker import Worker
 from ground.settings import Settings
 from testkit.live import ROOT, make_settings, process_env, wait_for
@@ -52,7 +53,7 @@ def _submit(engine: Engine, count: int, prefix: str) -> None:
     for i in range(count):
         body = MessageCreate(external_id=f"{prefix}-{i}", platform="x", author={"id": f"u{i}", "handle": f"r{i}"},
                              text=QUESTIONS[i % len(QUESTIONS)])
-        submit_message(engine, body, "default")
+        submit_message(engine, body, "default", scope=INSTALLATION)
 
 
 def _count(engine: Engine, model: type, *where: object) -> int:
