@@ -20,7 +20,7 @@ from typing import Any, Literal, TypeVar
 from openai.lib._pydantic import to_strict_json_schema  # the converter the SDK's parse() uses
 from pydantic import BaseModel, ValidationError
 
-_TEXT, _LONG_TEXT, _ITEMS = 300, {"reply": 1500}, 8  # grammar bounds (see bounded())
+_ITEMS = 8  # grammar bound on arrays (see bounded())
 Mode = Literal["json_schema", "json_object_schema", "json_object", "none"]
 MODES: tuple[Mode, ...] = ("json_schema", "json_object_schema", "json_object", "none")
 Parsed = TypeVar("Parsed", bound=BaseModel)
@@ -44,17 +44,42 @@ def response_format(mode: Mode, schema: type[BaseModel]) -> dict[str, Any] | Non
         return {"type": "json_schema",
                 "json_schema": {"name": schema.__name__, "schema": to_strict_json_schema(schema), "strict": True}}
     if mode == "json_object_schema":
-        return {"type": "json_object", "schema": bounded(schema.model_json_schema())}
+        return {"type": "json_object", "schema": bounded(inline_refs(schema.model_json_schema()))}
     if mode == "json_object":
         return {"type": "json_object"}
     return None
 
 
-def bounded(node: Any, name: str = "") -> Any:
-    """The schema with a length on every string and array, for servers that turn it into a grammar.
+def inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
+    """The schema with every ``{"$ref": "#/$defs/X"}`` replaced by X itself and ``$defs`` dropped.
 
-    A small model under a grammar can loop inside a string until ``max_tokens`` cuts the JSON off; with
-    a bound the grammar closes the string instead. Only the grammar sees these bounds (validation uses
+    llama.cpp's schema-to-grammar converter left a nested model's ``$ref`` as an undefined rule name
+    ("summary-0 ::= LLMSummary"), failed to parse the grammar and took its server down; a schema without
+    references turns into a grammar every such converter handles. Our models are not recursive.
+    """
+    defs = schema.get("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, list):
+            return [resolve(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/") and ref[len("#/$defs/"):] in defs:
+            merged = {**defs[ref[len("#/$defs/"):]], **{k: v for k, v in node.items() if k != "$ref"}}
+            return resolve(merged)
+        return {key: resolve(value) for key, value in node.items() if key != "$defs"}
+
+    return dict(resolve(schema))
+
+
+def bounded(node: Any, name: str = "") -> Any:
+    """The schema with a length on every array, for servers that turn it into a grammar.
+
+    A small model under a grammar can loop inside an array until ``max_tokens`` cuts the JSON off; with a
+    bound the grammar closes it instead. Strings get no ``maxLength``: llama-cpp-python's converter writes
+    one as that many nested optional rules, and at a few hundred its server failed to parse the grammar and
+    went down (``max_tokens`` bounds a looping string instead). Only the grammar sees these bounds (validation uses
     the pydantic model), and only in ``json_object_schema`` mode: strict ``json_schema`` servers may
     refuse keywords they do not support.
     """
@@ -64,8 +89,6 @@ def bounded(node: Any, name: str = "") -> Any:
         return node
     out = {key: bounded(value, key) if key not in ("properties", "$defs") else
            {k: bounded(v, k) for k, v in value.items()} for key, value in node.items()}
-    if out.get("type") == "string" and not {"enum", "const", "maxLength"} & out.keys():
-        out["maxLength"] = _LONG_TEXT.get(name, _TEXT)
     if out.get("type") == "array" and "maxItems" not in out:
         out["maxItems"] = _ITEMS
     return out

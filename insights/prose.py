@@ -67,11 +67,10 @@ def extractive_prose(summary: Summary) -> str:
     if summary.escalations.total:
         parts.append(f"{summary.escalations.total} were escalated ({_breakdown(summary.escalations.by_team)}).")
     if summary.unanswered.total:
-        oldest = summary.unanswered.items[0]
-        parts.append(
-            f"{summary.unanswered.total} still have no reply ({_breakdown(summary.unanswered.by_state)}); "
-            f"the oldest has waited {oldest.age_hours:.0f} h."
-        )
+        waiting = f"{summary.unanswered.total} still have no reply ({_breakdown(summary.unanswered.by_state)})"
+        if summary.unanswered.items:  # the listed ones, oldest first (a summary may carry counts only)
+            waiting += f"; the oldest has waited {summary.unanswered.items[0].age_hours:.0f} h"
+        parts.append(waiting + ".")
     else:
         parts.append("Every message has been handled.")
     return " ".join(parts)
