@@ -58,9 +58,11 @@ class Endpoint:
         with self._slots:
             yield
 
-    def capability(self, model: str, start: Mode) -> Capability:
+    def capability(self, model: str, start: Mode, *, configured: bool = False) -> Capability:
+        """``configured``: an operator named the mode, so callers need not wait for a first answer to
+        confirm it (a refusal still moves it down, once)."""
         with self._lock:
-            return self._capabilities.setdefault((model, start), Capability(start))
+            return self._capabilities.setdefault((model, start), Capability(start, confirmed=configured))
 
     def capabilities(self) -> dict[str, Capability]:
         with self._lock:

@@ -166,6 +166,7 @@ class LLMClient:
         self.max_retries = settings.llm_max_retries if max_retries is None else max_retries
         self.max_tokens = settings.llm_max_tokens
         self.start: Mode = "json_schema" if settings.llm_structured_output == "auto" else settings.llm_structured_output
+        self.configured = settings.llm_structured_output != "auto"
         # The default client's transport goes through the endpoint's limiter (agent/limits.py: concurrency
         # cap lowered on 429s, requests/tokens per minute), which also retries 429s itself.
         base = client or openai.OpenAI(base_url=settings.llm_base_url, api_key=settings.llm_api_key or "not-needed",
@@ -175,7 +176,7 @@ class LLMClient:
 
     @property
     def capability(self) -> Capability:
-        return self.endpoint.capability(self.model, self.start)
+        return self.endpoint.capability(self.model, self.start, configured=self.configured)
 
     def structured(self, messages: list[dict[str, str]], schema: type[Parsed], *, purpose: str,
                    max_tokens: int | None = None, temperature: float = 0.2, seed: int | None = None) -> Answer[Parsed]:

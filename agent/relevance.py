@@ -22,6 +22,7 @@ from a FAQ: someone has to look it up.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -31,6 +32,7 @@ import numpy as np
 from knowledge.embeddings import common_word, embed_texts
 
 QUESTION_MATCH = 0.40
+NAMED_MATCH = 0.60  # above this a question matches even if a name in the message is not in the source
 QUESTION_RELATED = 0.35
 CLEAR_LEAD = 0.16
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
@@ -110,6 +112,22 @@ def rare_words(text: str) -> set[str]:
     return {w for w in _words(text) if len(w) > 3 and w not in _STOP and not common_word(w)}
 
 
+_NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b([A-Z][a-z]{2,})\b")
+
+
+_CALENDAR = frozenset({
+    "january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
+    "november", "december", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
+})
+
+
+def named_things(text: str) -> set[str]:
+    """Names the message asks about: rare words, and capitalised words inside a sentence ("in Tokyo");
+    month and day names say when, not what."""
+    names = {m.group(1).lower() for m in _NAME.finditer(text.strip())}
+    return (rare_words(text) | {n for n in names if n not in _STOP}) - _CALENDAR
+
+
 def source_question(hit: dict[str, Any]) -> str:
     """What a source answers: a FAQ's question, or a prose chunk's innermost heading."""
     if hit.get("question"):
@@ -137,15 +155,30 @@ def judge(message_text: str, hits: list[dict[str, Any]], match: float = QUESTION
     similarity = _similarities(tuple(parts), tuple(questions))
     asked_stems = content_stems(" ".join(parts))
     asked_rare = rare_words(message_text)
+    asked_names = named_things(message_text)
+    named_anywhere = asked_names & set(_words(" ".join(
+        f"{q} {h.get('title') or ''} {h.get('text') or ''}" for q, h in zip(questions, hits, strict=True))))
     scores = [float(h.get("score", 0.0)) for h in hits]
+    # A key word must single one candidate out: a stem in several candidates' questions is the brand's
+    # common vocabulary ("bike") or the product several FAQs are about ("Trail"), not what is asked.
+    stems_of = [content_stems(f"{q} {h.get('title') or ''}") for q, h in zip(questions, hits, strict=True)]
+    counts = Counter(stem for stems in stems_of for stem in stems)
     out = []
     for i, (hit, question, sim) in enumerate(zip(hits, questions, similarity, strict=True)):
         sim = round(float(sim), 3)
-        shared = sorted(asked_stems & content_stems(f"{question} {hit.get('title') or ''}"))
+        shared = sorted(stem for stem in asked_stems & stems_of[i] if counts[stem] == 1)
         shared += sorted(asked_rare & rare_words(str(hit.get("text") or "")))
         # Retrieval's own evidence: this source stands clearly ahead of every other candidate.
         ahead = scores[i] - max((s for j, s in enumerate(scores) if j != i), default=0.0)
-        if sim >= match:
+        unnamed = asked_names - set(_words(f"{question} {hit.get('title') or ''} {hit.get('text') or ''}"))
+        unnamed -= named_anywhere  # a name some candidate knows (a product of ours) is the retrieval's job
+        if sim >= match and unnamed and sim < NAMED_MATCH:
+            # The message names something (a place, a brand) the source never mentions: a source about
+            # something else that merely sounds alike ("see the bikes in person in Tokyo" vs "bikes for
+            # corporate fleets") must not answer it.
+            answers, reason = False, (f"{question!r} is close (similarity {sim}) but never mentions "
+                                      f"{', '.join(sorted(unnamed)[:3])}, which the message asks about")
+        elif sim >= match:
             answers, reason = True, f"the question matches {question!r} (similarity {sim})"
         elif sim >= related and shared:
             answers, reason = True, (f"related to {question!r} (similarity {sim}) and about the same thing "

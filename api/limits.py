@@ -57,7 +57,13 @@ async def refuse(send: Send, status: int, detail: str, headers: list[tuple[bytes
     await send({"type": "http.response.body", "body": body})
 
 
-def _too_large(cap: int) -> str:
+_UPLOAD_PATH = re.compile(r"^/v1/knowledge/documents/?$")
+
+
+def _too_large(cap: int, path: str = "") -> str:
+    if _UPLOAD_PATH.match(path):  # said before any file name is read: the request as a whole is refused
+        return (f"upload refused: request body larger than the limit of {cap} bytes "
+                f"(a file may be up to {MAX_FILE_BYTES >> 20} MB)")
     return f"request body larger than the limit of {cap} bytes"
 
 
@@ -72,8 +78,8 @@ class BodyLimitMiddleware:
         cap = body_cap(scope["path"], scope["app"].state.ctx.settings.max_body_bytes)
         length = declared_length(scope)
         if length is not None and not 0 <= length <= cap:
-            await refuse(send, 413 if length > cap else 400,
-                         _too_large(cap) if length > cap else "Content-Length must be a number of bytes", close=True)
+            detail = _too_large(cap, scope["path"]) if length > cap else "Content-Length must be a number of bytes"
+            await refuse(send, 413 if length > cap else 400, detail, close=True)
             return
         seen = 0
         refused = started = False
@@ -89,7 +95,7 @@ class BodyLimitMiddleware:
                     refused = True
                     if not started:
                         started = True
-                        await refuse(send, 413, _too_large(cap), close=True)
+                        await refuse(send, 413, _too_large(cap, scope["path"]), close=True)
                     # The app sees the client gone; whatever it answers is dropped below.
                     return {"type": "http.disconnect"}
             return message

@@ -140,7 +140,10 @@ def test_kill_9_with_32_jobs_in_flight_drafts_each_message_once(kb_settings: Set
     env = process_env(kb_settings, chroma_path=str(kb_settings.chroma_dir), job_lease_seconds=str(lease),
                       worker_poll_seconds="0.05", worker_concurrency="32", llm_concurrency="32",
                       llm_base_url=kb_settings.llm_base_url or "", llm_api_key="test", llm_model=kb_settings.llm_model,
-                      llm_timeout="300")
+                      llm_timeout="300",
+                      # A named mode needs no first answer to confirm it: all 32 lanes call at once (with
+                      # "auto" the first call negotiates alone, and this victim's calls never come back).
+                      llm_structured_output="json_schema")
     command = [sys.executable, "-c", "from replydesk.cli import app; app()", "worker"]
     log_path = kb_settings.data_dir / "victim.log"
     victim = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log_path.open("wb"))
