@@ -73,7 +73,7 @@ def inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
     return dict(resolve(schema))
 
 
-def bounded(node: Any, name: str = "") -> Any:
+def bounded(node: Any) -> Any:
     """The schema with a length on every array, for servers that turn it into a grammar.
 
     A small model under a grammar can loop inside an array until ``max_tokens`` cuts the JSON off; with a
@@ -87,8 +87,8 @@ def bounded(node: Any, name: str = "") -> Any:
         return [bounded(item) for item in node]
     if not isinstance(node, dict):
         return node
-    out = {key: bounded(value, key) if key not in ("properties", "$defs") else
-           {k: bounded(v, k) for k, v in value.items()} for key, value in node.items()}
+    out = {key: bounded(value) if key not in ("properties", "$defs") else
+           {k: bounded(v) for k, v in value.items()} for key, value in node.items()}
     if out.get("type") == "array" and "maxItems" not in out:
         out["maxItems"] = _ITEMS
     return out
