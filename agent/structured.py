@@ -14,6 +14,8 @@ validated against the pydantic model; a schema-enforcing server only makes failu
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
 from typing import Any, Literal, TypeVar
 
@@ -40,6 +42,15 @@ class OutputProblem(ValueError):
 
 
 def response_format(mode: Mode, schema: type[BaseModel]) -> dict[str, Any] | None:
+    """The ``response_format`` of a request; a copy, so a caller may change it freely."""
+    built = _response_format(mode, schema)
+    return None if built is None else copy.deepcopy(built)
+
+
+# Schemas are built once per (mode, model class): pydantic's JSON schema generation took a few ms of CPU
+# on every LLM call, as much as the rest of the request.
+@functools.cache
+def _response_format(mode: Mode, schema: type[BaseModel]) -> dict[str, Any] | None:
     if mode == "json_schema":
         return {"type": "json_schema",
                 "json_schema": {"name": schema.__name__, "schema": to_strict_json_schema(schema), "strict": True}}
@@ -94,6 +105,7 @@ def bounded(node: Any) -> Any:
     return out
 
 
+@functools.cache
 def schema_hint(schema: type[BaseModel]) -> str:
     """The JSON schema, compact, for prompts: models without enforcement still see the shape asked for."""
     return json.dumps(schema.model_json_schema(), separators=(",", ":"))

@@ -70,6 +70,16 @@ class Collections:
     generation: str
 
 
+# What a workspace's opening can reuse, keyed by the store's location and the main collection's id (a
+# reindex makes new collections, hence new ids): the question collection's handle, and chunks read by
+# metadata under a generation stamp (guidelines, read for triage and again for drafting). The main
+# collection itself is asked for on every opening: its metadata carries the generation and the embedding
+# model, and a change by another process (ingest, reindex) must be seen at once.
+_questions_of: dict[tuple[str, str], Any] = {}
+_by_kind: dict[tuple[str, str, str, str, int], list[Chunk]] = {}
+_BY_KIND_ENTRIES = 256
+
+
 def _rows(got: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
     docs = got.get("documents") or [None] * len(got["ids"])
     metas = got.get("metadatas") or [None] * len(got["ids"])
@@ -318,8 +328,13 @@ class KnowledgeStore:
         main = self._collection(workspace, create=False)
         if main is None:
             return None
-        return Collections(main, self._questions(workspace, create=False),
-                           str((main.metadata or {}).get("generation", "")))
+        handle = (self.key, str(main.id))
+        questions = _questions_of.get(handle)
+        if questions is None:
+            questions = self._questions(workspace, create=False)
+            if questions is not None:
+                _questions_of[handle] = questions
+        return Collections(main, questions, str((main.metadata or {}).get("generation", "")))
 
     @staticmethod
     def nearest(cols: Collections, vector: Any, k: int, where: dict[str, Any] | None = None) -> list[tuple[str, float]]:
@@ -370,9 +385,18 @@ class KnowledgeStore:
                                                                                                      "metadatas"]))]
 
     def by_kind(self, workspace: str, kind: str, limit: int = 200) -> list[Chunk]:
-        """Chunks selected by metadata, not similarity (guidelines are used whole)."""
+        """Chunks selected by metadata, not similarity (guidelines are used whole); read once per
+        generation of the workspace's knowledge."""
         collection = self._collection(workspace, create=False)
         if collection is None:
             return []
-        got = collection.get(where={"kind": kind}, limit=limit, include=["documents", "metadatas"])
-        return [Chunk.from_metadata(c, d, m) for c, d, m in _rows(got)]
+        generation = str((collection.metadata or {}).get("generation", ""))
+        key = (self.key, str(collection.id), generation, kind, limit)
+        chunks = _by_kind.get(key)
+        if chunks is None:
+            got = collection.get(where={"kind": kind}, limit=limit, include=["documents", "metadatas"])
+            chunks = [Chunk.from_metadata(c, d, m) for c, d, m in _rows(got)]
+            if len(_by_kind) >= _BY_KIND_ENTRIES:
+                _by_kind.clear()
+            _by_kind[key] = chunks
+        return [chunk.model_copy() for chunk in chunks]
