@@ -118,12 +118,16 @@ class OutboundPolicy:
     def check_url(self, url: str, resolve: bool = True) -> None:
         """Refuse a URL the server must not call. With ``resolve``, a name that does not resolve (yet) passes:
         configuration may precede DNS, and the send checks again."""
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        try:  # urlsplit and .port raise ValueError on a bracket left open or a port past 65535
+            parts = urlsplit(url)
+            hostname, port = parts.hostname, parts.port
+        except ValueError as exc:
+            raise OutboundRefused(f"{redact_url(url)}: not a valid URL ({exc})") from exc
+        if parts.scheme not in ("http", "https") or not hostname:
             raise OutboundRefused(f"{redact_url(url)}: expected an http(s) URL with a host")
-        port = parts.port or (443 if parts.scheme == "https" else 80)
+        port = port or (443 if parts.scheme == "https" else 80)
         try:
-            self.addresses(parts.hostname, port)
+            self.addresses(hostname, port)
         except OutboundRefused as exc:
             if resolve and str(exc).startswith("cannot resolve"):
                 return

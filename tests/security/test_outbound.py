@@ -33,6 +33,7 @@ REFUSED = [
     "http://10.1.2.3/", "http://172.16.0.1/", "http://192.168.1.1/", "http://169.254.169.254/latest/meta-data/",
     "http://[fd00:ec2::254]/", "http://[::ffff:127.0.0.1]/", "http://100.100.100.200/", "http://224.0.0.1/",
     "http://240.0.0.1/", "http://2130706433/", "ftp://example.com/", "file:///etc/passwd",
+    "http://[::1", "http://example.com:99999/",  # not URLs at all (a bracket left open, a port past 65535)
 ]
 
 
@@ -67,7 +68,8 @@ def test_workspace_webhook_is_refused_at_configuration_time(tmp_path: Path) -> N
     server = LiveServer(make_settings(tmp_path, worker_enabled=False, relay_enabled=False)).start()
     try:
         with server.client("admin") as admin:
-            for url in ("http://169.254.169.254/latest/meta-data/", "http://10.0.0.5:8080/hook", "http://[fd00::1]/"):
+            for url in ("http://169.254.169.254/latest/meta-data/", "http://10.0.0.5:8080/hook", "http://[fd00::1]/",
+                        "http://[::1"):  # a bracket left open was a 500 (urlsplit's ValueError)
                 response = admin.put("/v1/workspaces/default/config", json={"webhook_url": url})
                 assert response.status_code == 422, url
                 assert "refused" in response.json()["detail"]
