@@ -79,6 +79,8 @@ class Draft(SQLModel, table=True):
     decided_at: datetime | None = None
     decided_by: str | None = None
     reject_reason: str | None = None
+    # Revision 0010: why a CM rejected, one of desk.decisions.REJECT_CATEGORIES (the note stays in reject_reason).
+    reject_category: str | None = Field(default=None, index=True)
     # Queue semantics (migration 0002): set by the worker when the draft is recorded.
     priority: int = Field(default=0, index=True)
     due_at: datetime | None = Field(default=None, index=True)  # always set when a draft is recorded

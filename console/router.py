@@ -1,0 +1,44 @@
+"""The console as api/app.py mounts it: its routes at ``/``, its own static files, and its pages for errors."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from console import routes_auth, routes_draft, routes_queue
+from console.deps import PageError, SignInRequired
+from console.views import HERE, templates
+
+ROUTERS = (routes_auth.router, routes_queue.router, routes_draft.router)
+STATIC_PREFIX = "/static"
+
+
+def is_console(path: str) -> bool:
+    """Console pages are every path outside the JSON API (``/v1``) and its documents."""
+    return not path.startswith(("/v1/", "/docs", "/redoc", "/openapi.json", "/metrics", "/healthz", "/readyz"))
+
+
+def error_page(request: Request, status: int, detail: str) -> HTMLResponse:
+    titles = {400: "That did not work", 403: "Not allowed", 404: "Not found", 409: "Conflict"}
+    return templates.TemplateResponse(request, "error.html", {"who": None, "status": status, "detail": detail,
+                                                              "title": titles.get(status, "Error")},
+                                      status_code=status)
+
+
+def install(app: FastAPI) -> None:
+    async def _sign_in(request: Request, _exc: Exception) -> Response:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        from urllib.parse import quote
+
+        return RedirectResponse(f"/signin?next={quote(target, safe='')}", status_code=303)
+
+    async def _refused(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, PageError)
+        return error_page(request, exc.status, exc.detail)
+
+    app.add_exception_handler(SignInRequired, _sign_in)
+    app.add_exception_handler(PageError, _refused)
+    app.mount(STATIC_PREFIX, StaticFiles(directory=str(HERE / "static")), name="console-static")
+    for router in ROUTERS:
+        app.include_router(router)

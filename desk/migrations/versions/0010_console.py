@@ -1,0 +1,27 @@
+"""console: a rejection's reason category (incorrect, inappropriate, incomplete, outdated, already answered,
+other), kept beside the free-text reason so the queue can filter and insights can count them
+
+Revision ID: 0010
+Revises: 0009
+Create Date: 2026-12-02
+"""
+import sqlalchemy as sa
+import sqlmodel
+from alembic import op
+
+revision = '0010'
+down_revision = '0009'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('drafts', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('reject_category', sqlmodel.sql.sqltypes.AutoString(), nullable=True))
+        batch_op.create_index('ix_drafts_reject_category', ['reject_category'], unique=False)
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('drafts', schema=None) as batch_op:
+        batch_op.drop_index('ix_drafts_reject_category')
+        batch_op.drop_column('reject_category')
