@@ -1,0 +1,197 @@
+"""The console's pages over real HTTP (uvicorn on loopback, real SQLite): the session cookie's flags, CSRF,
+sign-out, a revoked key ending its sessions, the server refusing what a role may not do, workspace scope,
+reject reasons, and conflicts. The browser suite (test_console_browser.py) drives the same pages in Chromium."""
+
+from __future__ import annotations
+
+from sqlmodel import Session
+
+from desk.keys import revoke_key
+from desk.models import Delivery
+from tests.console.conftest import Console, csrf_of
+
+
+def test_sign_in_sets_a_strict_http_only_cookie_and_never_echoes_the_key(console: Console) -> None:
+    key = console.key("cm")
+    client = console.client()
+    form = client.get("/signin")
+    done = client.post("/signin", data={"api_key": key, "csrf_token": csrf_of(form), "next": "/"})
+    assert done.status_code == 303 and done.headers["location"] == "/"
+    cookie = next(c for c in done.headers.get_list("set-cookie") if c.startswith("rd_session="))
+    flags = [part.strip().lower() for part in cookie.split(";")]
+    assert "httponly" in flags and "samesite=strict" in flags and "path=/" in flags
+    assert "secure" not in flags  # plain http on loopback
+    assert key not in cookie
+    page = client.get("/")
+    assert page.status_code == 200 and key not in page.text
+    assert 'data-testid="role">cm<' in page.text
+
+
+def test_the_cookie_is_secure_behind_https(console: Console) -> None:
+    client = console.client()
+    form = client.get("/signin", headers={"X-Forwarded-Proto": "https"})
+    nonce = form.cookies["rd_signin"]  # a Secure cookie: the client keeps it for https only, so it is sent by hand
+    done = client.post("/signin", headers={"X-Forwarded-Proto": "https", "Cookie": f"rd_signin={nonce}"},
+                       data={"api_key": console.key("cm"), "csrf_token": csrf_of(form)})
+    cookie = next(c for c in done.headers.get_list("set-cookie") if c.startswith("rd_session="))
+    assert "secure" in [part.strip().lower() for part in cookie.split(";")]
+
+
+def test_a_wrong_key_is_refused_and_a_page_without_session_asks_to_sign_in(console: Console) -> None:
+    client = console.client()
+    refused = client.post("/signin", data={"api_key": "rdk_not-a-key", "csrf_token": csrf_of(client.get("/signin"))})
+    assert refused.status_code == 401 and "not valid" in refused.text
+    assert "rd_session" not in refused.headers.get("set-cookie", "")
+    asked = console.client().get("/drafts/1")
+    assert asked.status_code == 303 and asked.headers["location"].startswith("/signin?next=%2Fdrafts%2F1")
+
+
+def test_sign_in_without_its_form_token_is_refused(console: Console) -> None:
+    """Login CSRF: a cross-site form cannot sign the browser in to someone else's session."""
+    refused = console.client().post("/signin", data={"api_key": console.key("cm"), "csrf_token": "forged"})
+    assert refused.status_code == 403
+    assert "rd_session" not in refused.headers.get("set-cookie", "")
+
+
+def test_sign_in_only_redirects_within_the_console(console: Console) -> None:
+    client = console.client()
+    done = client.post("/signin", data={"api_key": console.key("viewer"), "csrf_token": csrf_of(client.get("/signin")),
+                                        "next": "//evil.example/steal"})
+    assert done.headers["location"] == "/"
+
+
+def test_a_form_without_the_csrf_token_changes_nothing(console: Console) -> None:
+    [draft_id] = console.drafts(1)
+    client = console.sign_in(console.key("cm"))
+    for token in ("", "forged"):
+        refused = client.post(f"/drafts/{draft_id}/approve", data={"csrf_token": token, "version": "1"})
+        assert refused.status_code == 403 and "CSRF" in refused.text
+    assert console.draft(draft_id).status == "pending"
+
+
+def test_a_write_without_a_session_is_sent_to_sign_in_before_its_body_is_read(console: Console) -> None:
+    [draft_id] = console.drafts(1)
+    refused = console.client().post(f"/drafts/{draft_id}/approve", data={"csrf_token": "x", "version": "1"})
+    assert refused.status_code == 303 and refused.headers["location"] == "/signin?expired=1"
+    forged = console.client()
+    forged.cookies.set("rd_session", "eyJrIjogMX0.forged")
+    assert forged.post(f"/drafts/{draft_id}/approve", data={"version": "1"}).status_code == 303
+    assert console.draft(draft_id).status == "pending"
+
+
+def test_revoking_the_key_signs_its_sessions_out(console: Console) -> None:
+    key = console.key("cm", name="soon-revoked")
+    [draft_id] = console.drafts(1)
+    client = console.sign_in(key)
+    page = client.get(f"/drafts/{draft_id}")
+    assert page.status_code == 200
+    revoke_key(console.live.engine, key[:12])
+    assert client.get("/").headers["location"].startswith("/signin")
+    late = client.post(f"/drafts/{draft_id}/approve", data={"csrf_token": csrf_of(page), "version": "1"})
+    assert late.status_code == 303 and late.headers["location"] == "/signin?expired=1"
+    assert console.draft(draft_id).status == "pending"
+
+
+def test_sign_out_clears_the_cookie(console: Console) -> None:
+    client = console.sign_in(console.key("viewer"))
+    page = client.get("/")
+    out = client.post("/signout", data={"csrf_token": csrf_of(page)})
+    assert out.status_code == 303 and out.headers["location"].startswith("/signin")
+    assert client.get("/").status_code == 303
+
+
+def test_a_viewer_sees_no_action_and_the_server_refuses_one_anyway(console: Console) -> None:
+    [draft_id] = console.drafts(1)
+    client = console.sign_in(console.key("viewer"))
+    page = client.get(f"/drafts/{draft_id}")
+    assert page.status_code == 200
+    for action in ("approve", "reject", "regenerate", "claim", "edit"):
+        assert f"/drafts/{draft_id}/{action}" not in page.text
+    assert "bulk-approve" not in client.get("/").text
+    token = csrf_of(page)
+    refused = client.post(f"/drafts/{draft_id}/approve", data={"csrf_token": token, "version": "1"})
+    assert refused.status_code == 403 and "cm role" in refused.text
+    bulk = client.post("/bulk", data={"csrf_token": token, "action": "approve", "pick": f"{draft_id}:1"})
+    assert bulk.status_code == 403
+    assert console.draft(draft_id).status == "pending"
+
+
+def test_another_workspaces_draft_does_not_exist(console: Console) -> None:
+    [own] = console.drafts(1, workspace="lumen")
+    [other] = console.drafts(1, workspace="nova")
+    client = console.sign_in(console.key("cm", "lumen"))
+    assert client.get(f"/drafts/{own}").status_code == 200
+    hidden = client.get(f"/drafts/{other}")
+    assert hidden.status_code == 404 and "not found" in hidden.text
+    queue = client.get("/", params={"status": "all"})
+    assert f'data-id="{own}"' in queue.text and f'data-id="{other}"' not in queue.text
+    assert client.get("/", params={"workspace": "nova"}).status_code == 403
+    token = csrf_of(queue)
+    refused = client.post(f"/drafts/{other}/approve", data={"csrf_token": token, "version": "1"})
+    assert refused.status_code == 404
+    bulk = client.post("/bulk", data={"csrf_token": token, "action": "approve", "pick": [f"{own}:1", f"{other}:1"]})
+    results = client.get(bulk.headers["location"]).text
+    assert "1 done, 1 not" in results and "not found" in results
+    assert console.draft(other).status == "pending" and console.draft(own).status in ("approved", "delivered")
+
+
+def test_reject_with_a_reason_is_stored_and_filterable(console: Console) -> None:
+    [draft_id] = console.drafts(1)
+    client = console.sign_in(console.key("cm"))
+    token = csrf_of(client.get(f"/drafts/{draft_id}"))
+    needs_note = client.post(f"/drafts/{draft_id}/reject", data={"csrf_token": token, "version": "1",
+                                                                 "category": "other"})
+    assert needs_note.status_code == 400
+    done = client.post(f"/drafts/{draft_id}/reject", data={"csrf_token": token, "version": "1",
+                                                           "category": "outdated", "note": "old price"})
+    assert done.status_code == 303
+    draft = console.draft(draft_id)
+    assert (draft.status, draft.reject_category, draft.reject_reason) == ("rejected", "outdated", "old price")
+    listed = client.get("/", params={"status": "rejected", "reason": "outdated"}).text
+    assert f'data-id="{draft_id}"' in listed
+    assert f'data-id="{draft_id}"' not in client.get("/", params={"status": "rejected", "reason": "incorrect"}).text
+
+
+def test_a_stale_approval_shows_what_changed_and_keeps_the_edit(console: Console) -> None:
+    [draft_id] = console.drafts(1)
+    alex, sam = console.sign_in(console.key("cm", name="Alex")), console.sign_in(console.key("cm", name="Sam"))
+    alex_page, sam_page = alex.get(f"/drafts/{draft_id}"), sam.get(f"/drafts/{draft_id}")
+    edited = alex.post(f"/drafts/{draft_id}/edit", data={"csrf_token": csrf_of(alex_page), "version": "1",
+                                                         "text": "Alex's careful answer."})
+    assert edited.status_code == 303
+    late = sam.post(f"/drafts/{draft_id}/approve", data={"csrf_token": csrf_of(sam_page), "version": "1",
+                                                         "text": "Sam's own answer."})
+    assert late.status_code == 412
+    assert "changed while you were working" in late.text and "edit by Alex" in late.text
+    assert "Sam&#39;s own answer." in late.text  # kept in the editor to re-apply
+    assert 'name="version" value="2"' in late.text
+    draft = console.draft(draft_id)
+    assert draft.status == "pending" and draft.text == "Alex's careful answer."
+
+
+def test_someone_elses_claim_is_shown_and_holds(console: Console) -> None:
+    [draft_id] = console.drafts(1)
+    alex, sam = console.sign_in(console.key("cm", name="Alex")), console.sign_in(console.key("cm", name="Sam"))
+    page = alex.get(f"/drafts/{draft_id}")
+    assert alex.post(f"/drafts/{draft_id}/claim", data={"csrf_token": csrf_of(page), "version": "1"}).status_code == 303
+    seen = sam.get(f"/drafts/{draft_id}")
+    assert "Alex is on this draft" in seen.text
+    blocked = sam.post(f"/drafts/{draft_id}/approve", data={"csrf_token": csrf_of(seen), "version": "2"})
+    assert blocked.status_code == 409 and "claimed by Alex" in blocked.text
+    assert console.draft(draft_id).status == "pending"
+    assert "Alex" in sam.get("/", params={"assignee": ""}).text
+
+
+def test_approve_then_next_writes_one_delivery_and_opens_the_next_draft(console: Console) -> None:
+    first, _second = console.drafts(2)
+    client = console.sign_in(console.key("cm"))
+    page = client.get(f"/drafts/{first}")
+    done = client.post(f"/drafts/{first}/approve", data={"csrf_token": csrf_of(page), "version": "1",
+                                                         "text": "Edited and sent.", "then": "next"})
+    assert done.status_code == 303 and done.headers["location"].startswith("/drafts/")
+    assert done.headers["location"] != f"/drafts/{first}?flash=approved"
+    with Session(console.live.engine) as session:
+        from sqlmodel import col, select
+
+        rows = session.exec(select(Delivery).where(col(Delivery.draft_id) == first)).all()
+    assert [r.text for r in rows] == ["Edited and sent."]
