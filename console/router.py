@@ -6,11 +6,11 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from console import routes_auth, routes_draft, routes_queue
+from console import routes_auth, routes_draft, routes_knowledge, routes_queue
 from console.deps import PageError, SignInRequired
 from console.views import HERE, templates
 
-ROUTERS = (routes_auth.router, routes_queue.router, routes_draft.router)
+ROUTERS = (routes_auth.router, routes_queue.router, routes_draft.router, routes_knowledge.router)
 STATIC_PREFIX = "/static"
 
 

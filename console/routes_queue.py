@@ -132,8 +132,8 @@ def bulk(request: Request, who: Who, form: Form) -> Response:
     outcomes = bulk_decide(ctx.engine, action, items[:200], note, who.actor, delivery_target(ctx.settings),
                            scope=who.scope, category=category)
     codes = []
-    for draft_id, outcome in outcomes:
-        codes.append(f"{draft_id}.{_code(outcome) if isinstance(outcome, DeskError) else 200}")
+    for decided, outcome in outcomes:
+        codes.append(f"{decided}.{_code(outcome) if isinstance(outcome, DeskError) else 200}")
     return RedirectResponse(f"/bulk?{urlencode({'action': action, 'results': ','.join(codes)})}", status_code=303)
 
 

@@ -112,3 +112,23 @@ def cookie_from_header(raw: str | None, name: str = COOKIE) -> str | None:
         if key == name:
             return value
     return None
+
+
+def seal(settings: Settings, value: object) -> str:
+    """A value carried in a redirect's query string (an upload's per-file results), signed so a crafted link
+    cannot make the console show results that never happened."""
+    payload = _b64(json.dumps(value).encode())
+    return f"{payload}.{_b64(hmac.new(_secret(settings, 'seal'), payload.encode(), hashlib.sha256).digest())}"
+
+
+def unseal(settings: Settings, sealed: str | None) -> object | None:
+    if not sealed or sealed.count(".") != 1:
+        return None
+    payload, signature = sealed.split(".")
+    expected = _b64(hmac.new(_secret(settings, "seal"), payload.encode(), hashlib.sha256).digest())
+    if not hmac.compare_digest(signature, expected):
+        return None
+    try:
+        return json.loads(_unb64(payload))
+    except ValueError:
+        return None

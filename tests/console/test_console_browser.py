@@ -18,11 +18,11 @@ from tests.console.conftest import Console
 if reason := missing():
     pytest.skip(reason, allow_module_level=True)
 
-from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.common.keys import Keys  # noqa: E402
-from selenium.webdriver.support import expected_conditions as seen  # noqa: E402
-from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support import expected_conditions as seen
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 pytestmark = pytest.mark.browser
 Browser = Callable[[], Any]
@@ -210,3 +210,27 @@ def test_a_cross_workspace_url_answers_not_found(console: Console, browser: Brow
     heading = wait(driver).until(seen.presence_of_element_located((By.TAG_NAME, "h1")))
     assert "Not found" in heading.text and "404" in heading.text
     assert not driver.find_elements(By.ID, "reply-text")
+
+
+def test_upload_documents_and_find_one_in_the_playground(console: Console, browser: Browser, tmp_path: Any) -> None:
+    good = tmp_path / "kickstand-plates.md"
+    good.write_text("# Kickstand plates for soft ground\n\nOn sand or a festival field, clip the wide kickstand "
+                    "plate under the stand foot so the parked bike does not sink and tip over.\n")
+    bad = tmp_path / "notes.exe"
+    bad.write_bytes(b"MZ\x00\x01")
+    driver = browser()
+    sign_in(driver, console, console.key("admin", name="Kim"), "/knowledge")
+    driver.find_element(By.ID, "files").send_keys(f"{good}\n{bad}")
+    driver.find_element(By.CSS_SELECTOR, "#upload button[type=submit]").click()
+    wait(driver).until(seen.presence_of_element_located((By.CSS_SELECTOR, "[data-testid=upload-results]")))
+    rows = driver.find_elements(By.CSS_SELECTOR, "[data-testid=upload-result]")
+    results = {r.text.split(":")[0]: r.text for r in rows}
+    assert "ingested" in results["kickstand-plates.md"]
+    assert "refused" in results["notes.exe"] and "unsupported file type" in results["notes.exe"]
+    assert "upload/kickstand-plates.md" in driver.find_element(By.TAG_NAME, "main").text
+    query = driver.find_element(By.ID, "q")
+    query.send_keys("my parked bike sinks into the sand at festivals, what can I do?")
+    driver.find_element(By.CSS_SELECTOR, "#playground button[type=submit]").click()
+    hits = wait(driver).until(seen.presence_of_all_elements_located((By.CSS_SELECTOR, "[data-testid=hit]")))
+    assert "upload/kickstand-plates.md" in hits[0].text
+    screenshots(driver, "knowledge")

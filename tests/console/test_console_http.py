@@ -195,3 +195,20 @@ def test_approve_then_next_writes_one_delivery_and_opens_the_next_draft(console:
 
         rows = session.exec(select(Delivery).where(col(Delivery.draft_id) == first)).all()
     assert [r.text for r in rows] == ["Edited and sent."]
+
+
+def test_only_an_admin_uploads_and_each_file_gets_its_own_result(console: Console) -> None:
+    cm = console.sign_in(console.key("cm"))
+    token = csrf_of(cm.get("/knowledge"))
+    files = [("files", ("a.md", b"# A\n\nThe answer about apples.\n", "text/markdown"))]
+    assert cm.post("/knowledge/upload", data={"csrf_token": token}, files=files).status_code == 403
+    admin = console.sign_in(console.key("admin"))
+    token = csrf_of(admin.get("/knowledge"))
+    files = [("files", ("apples.md", b"# Apples\n\nOur bikes carry apples in the rear rack.\n", "text/markdown")),
+             ("files", ("empty.txt", b"", "text/plain"))]
+    done = admin.post("/knowledge/upload", data={"csrf_token": token}, files=files)
+    assert done.status_code == 303
+    page = admin.get(done.headers["location"]).text
+    assert "apples.md</strong>: ingested" in page and "empty.txt</strong>: refused" in page
+    forged = admin.get("/knowledge", params={"uploaded": "W3sibmFtZSI6ICJ4In1d.forged"}).text
+    assert "Upload results" not in forged
