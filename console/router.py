@@ -6,11 +6,12 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from console import routes_auth, routes_draft, routes_knowledge, routes_queue
+from console import routes_admin, routes_auth, routes_draft, routes_insights, routes_knowledge, routes_queue
 from console.deps import PageError, SignInRequired
 from console.views import HERE, templates
 
-ROUTERS = (routes_auth.router, routes_queue.router, routes_draft.router, routes_knowledge.router)
+ROUTERS = (routes_auth.router, routes_queue.router, routes_draft.router, routes_knowledge.router,
+           routes_insights.router, routes_admin.router)
 STATIC_PREFIX = "/static"
 
 

@@ -234,3 +234,14 @@ def test_upload_documents_and_find_one_in_the_playground(console: Console, brows
     hits = wait(driver).until(seen.presence_of_all_elements_located((By.CSS_SELECTOR, "[data-testid=hit]")))
     assert "upload/kickstand-plates.md" in hits[0].text
     screenshots(driver, "knowledge")
+
+
+def test_insights_and_admin_pages(console: Console, browser: Browser) -> None:
+    driver = browser()
+    sign_in(driver, console, console.key("admin", name="Kim"), "/insights")
+    wait(driver).until(seen.presence_of_element_located((By.CSS_SELECTOR, "figure.chart svg")))
+    assert driver.find_element(By.CSS_SELECTOR, "[data-testid=messages]").text.isdigit()
+    screenshots(driver, "insights")
+    driver.get(f"{console.base_url}/admin")
+    wait(driver).until(seen.presence_of_element_located((By.CSS_SELECTOR, "[data-testid=key-row]")))
+    screenshots(driver, "admin")

@@ -4,6 +4,8 @@ reject reasons, and conflicts. The browser suite (test_console_browser.py) drive
 
 from __future__ import annotations
 
+import re
+
 from sqlmodel import Session
 
 from desk.keys import revoke_key
@@ -212,3 +214,41 @@ def test_only_an_admin_uploads_and_each_file_gets_its_own_result(console: Consol
     assert "apples.md</strong>: ingested" in page and "empty.txt</strong>: refused" in page
     forged = admin.get("/knowledge", params={"uploaded": "W3sibmFtZSI6ICJ4In1d.forged"}).text
     assert "Upload results" not in forged
+
+
+def test_insights_count_rejections_by_reason_and_draw_charts_as_svg(console: Console) -> None:
+    [draft_id] = console.drafts(1, workspace="insight")
+    client = console.sign_in(console.key("cm", "insight"))
+    token = csrf_of(client.get(f"/drafts/{draft_id}"))
+    client.post(f"/drafts/{draft_id}/reject",
+                data={"csrf_token": token, "version": "1", "category": "already_answered"})
+    page = client.get("/insights")
+    assert page.status_code == 200
+    assert "<svg" in page.text
+    assert "://" not in "".join(re.findall(r'(?:src|href)="([^"]*)"', page.text))  # nothing fetched from elsewhere
+    reasons = page.text.split('data-testid="reject-reasons"', 1)[1].split("</table>", 1)[0]
+    assert "already answered" in reasons and "<td>1</td>" in reasons
+
+
+def test_eval_runs_are_for_installation_wide_keys_only(console: Console) -> None:
+    assert console.sign_in(console.key("viewer")).get("/evals").status_code == 200
+    assert console.sign_in(console.key("viewer", "lumen")).get("/evals").status_code == 403
+
+
+def test_admin_creates_a_key_shown_once_that_signs_in_and_revokes_it(console: Console) -> None:
+    assert console.sign_in(console.key("cm")).get("/admin").status_code == 403
+    admin = console.sign_in(console.key("admin", "lumen"))
+    page = admin.get("/admin")
+    assert page.status_code == 200 and page.headers["cache-control"] == "no-store"
+    made = admin.post("/admin/keys", data={"csrf_token": csrf_of(page), "role": "cm", "name": "Jo", "workspaces": ""})
+    assert made.status_code == 201
+    key = made.text.split('id="new-key-value" readonly value="', 1)[1].split('"', 1)[0]
+    assert key.startswith("rdk_") and key not in admin.get("/admin").text
+    jo = console.sign_in(key)
+    assert 'data-testid="workspaces">lumen<' in jo.get("/").text
+    beyond = admin.post("/admin/keys", data={"csrf_token": csrf_of(page), "role": "cm", "workspaces": "nova"})
+    assert beyond.status_code == 403
+    key_id = next(row.split("<td>", 2)[1].split("<", 1)[0] for row in admin.get("/admin").text.split(
+        'data-testid="key-row"')[1:] if "<td>Jo</td>" in row)
+    assert admin.post(f"/admin/keys/{key_id}/revoke", data={"csrf_token": csrf_of(page)}).status_code == 303
+    assert jo.get("/").status_code == 303
