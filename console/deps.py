@@ -94,3 +94,14 @@ async def checked_form(request: Request, who: Who) -> FormData:
 
 
 Form = Annotated[FormData, Depends(checked_form)]
+
+
+MAX_ID = 2**63 - 1
+
+
+def bounded(value: int, what: str = "page") -> int:
+    """An id from a URL, within SQL's 64-bit integers (beyond them the database driver raises): out of range
+    is simply not found."""
+    if not 1 <= value <= MAX_ID:
+        raise PageError(404, f"That {what} does not exist.")
+    return value

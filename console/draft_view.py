@@ -79,3 +79,15 @@ def next_draft(engine: Engine, scope: Scope, after_id: int, actor: str) -> int |
             if row["id"] != after_id:
                 return int(row["id"])
     return None
+
+
+def neighbours(engine: Engine, scope: Scope, draft: Draft) -> tuple[int | None, int | None]:
+    """The pending drafts just before and after this one in the queue's default order (priority first)."""
+    fields = ("id", "status", "due_at", "decided_at", "assignee", "assigned_until")
+    found: list[int | None] = []
+    for sort in ("priority", "-priority"):  # ascending from here is the previous one in the queue's order
+        page = draft_page(engine, DraftFilter(statuses=("pending",)), sort=sort,
+                          after=(draft.priority, draft.id or 0), offset=0, limit=1, now=utcnow(), draft_fields=fields,
+                          message_fields=(), scope=scope)
+        found.append(int(page.rows[0]["id"]) if page.rows else None)
+    return found[0], found[1]

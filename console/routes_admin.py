@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from console.deps import Form, PageError, Principal, Who, settings_of
+from console.deps import Form, PageError, Principal, Who, bounded, settings_of
 from console.views import page
 from desk import sources
 from desk.keys import ROLES, issue_key, list_keys, revoke_key
@@ -62,6 +62,7 @@ def create_key(request: Request, who: Who, form: Form) -> HTMLResponse:
 
 @router.post("/admin/keys/{key_id}/revoke")
 def revoke(request: Request, who: Who, form: Form, key_id: int) -> Response:
+    key_id = bounded(key_id, "key")
     who.require("admin")
     try:
         revoke_key(request.app.state.ctx.engine, key_id, who.actor, scope=who.scope)

@@ -8,8 +8,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from console.deps import Form, PageError, Principal, Who
-from console.draft_view import CHECK_MEANING, char_limit, cited_chunks, diff_lines, history, next_draft
+from console.deps import Form, PageError, Principal, Who, bounded
+from console.draft_view import CHECK_MEANING, char_limit, cited_chunks, diff_lines, history, neighbours, next_draft
 from console.views import page
 from desk import decisions
 from desk.drafts import load_draft, present
@@ -32,7 +32,10 @@ def _draft_context(request: Request, who: Principal, draft_id: int) -> dict[str,
     ctx = request.app.state.ctx
     draft, message = load_draft(ctx.engine, draft_id, scope=who.scope)
     shown = present(draft.model_dump(), utcnow())
+    previous, following = neighbours(ctx.engine, who.scope, draft)
+    checks = sorted(draft.checks, key=lambda c: (bool(c.get("passed")), c.get("severity") != "block"))
     return {
+        "previous": previous, "following": following, "checks": checks,
         "draft": draft, "shown": shown, "message": message, "chunks": cited_chunks(ctx.store, draft),
         "limit": char_limit(ctx.store, draft.workspace, draft.platform),
         "history": history(draft_versions(ctx.engine, draft_id, scope=who.scope)),
@@ -43,6 +46,7 @@ def _draft_context(request: Request, who: Principal, draft_id: int) -> dict[str,
 
 @router.get("/drafts/{draft_id}", response_class=HTMLResponse)
 def draft_page(request: Request, who: Who, draft_id: int) -> HTMLResponse:
+    draft_id = bounded(draft_id, "draft")
     return page(request, "draft.html", who, **_draft_context(request, who, draft_id))
 
 
@@ -75,6 +79,7 @@ def _act(request: Request, who: Principal, draft_id: int, form: Any, attempted: 
 
 @router.post("/drafts/{draft_id}/approve")
 def approve(request: Request, who: Who, form: Form, draft_id: int) -> Response:
+    draft_id = bounded(draft_id, "draft")
     version, mine = _act(request, who, draft_id, form, "approve")
     ctx = request.app.state.ctx
     try:
@@ -92,6 +97,7 @@ def approve(request: Request, who: Who, form: Form, draft_id: int) -> Response:
 
 @router.post("/drafts/{draft_id}/edit")
 def edit(request: Request, who: Who, form: Form, draft_id: int) -> Response:
+    draft_id = bounded(draft_id, "draft")
     version, mine = _act(request, who, draft_id, form, "edit")
     if not (mine or "").strip():
         raise PageError(400, "The reply is empty: write something, or reject the draft.")
@@ -104,6 +110,7 @@ def edit(request: Request, who: Who, form: Form, draft_id: int) -> Response:
 
 @router.post("/drafts/{draft_id}/reject")
 def reject(request: Request, who: Who, form: Form, draft_id: int) -> Response:
+    draft_id = bounded(draft_id, "draft")
     version, mine = _act(request, who, draft_id, form, "reject")
     category = str(form.get("category") or "")
     if category not in decisions.REJECT_CATEGORIES:
@@ -123,6 +130,7 @@ def reject(request: Request, who: Who, form: Form, draft_id: int) -> Response:
 
 @router.post("/drafts/{draft_id}/regenerate")
 def regenerate(request: Request, who: Who, form: Form, draft_id: int) -> Response:
+    draft_id = bounded(draft_id, "draft")
     version, mine = _act(request, who, draft_id, form, "regenerate")
     instructions = str(form.get("instructions") or "")[:2000]
     try:
@@ -135,6 +143,7 @@ def regenerate(request: Request, who: Who, form: Form, draft_id: int) -> Respons
 
 @router.post("/drafts/{draft_id}/claim")
 def claim(request: Request, who: Who, form: Form, draft_id: int) -> Response:
+    draft_id = bounded(draft_id, "draft")
     version, mine = _act(request, who, draft_id, form, "claim")
     ctx = request.app.state.ctx
     release = form.get("release") == "1"

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from markupsafe import Markup
 
-from console.deps import PageError, Who, settings_of
+from console.deps import PageError, Who, bounded, settings_of
 from console.views import page
 from desk.reads import eval_run, eval_runs
 from evals.compare import compare_runs
@@ -65,6 +65,7 @@ def evals(request: Request, who: Who) -> HTMLResponse:
 
 @router.get("/evals/runs/{run_id}", response_class=HTMLResponse)
 def run(request: Request, who: Who, run_id: int) -> HTMLResponse:
+    run_id = bounded(run_id, "eval run")
     verdict = request.query_params.get("verdict") or None
     found, cases = eval_run(request.app.state.ctx.engine, run_id, verdict, scope=who.scope)
     return page(request, "eval_run.html", who, run=found, cases=cases, verdict=verdict or "")
@@ -72,6 +73,7 @@ def run(request: Request, who: Who, run_id: int) -> HTMLResponse:
 
 @router.get("/evals/runs/{run_id}/report", response_class=HTMLResponse)
 def report(request: Request, who: Who, run_id: int) -> HTMLResponse:
+    run_id = bounded(run_id, "eval run")
     """The run's own HTML report (the one `replydesk evals report` writes), served as is."""
     engine = request.app.state.ctx.engine
     found, cases = eval_run(engine, run_id, None, scope=who.scope)

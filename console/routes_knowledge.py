@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import UploadFile
 
 from console import session as sessions
-from console.deps import Form, PageError, Principal, Who, settings_of
+from console.deps import Form, PageError, Principal, Who, bounded, settings_of
 from console.views import page
 from insights.errors import InsightsError, MissingAnswer, SuggestionConflict, SuggestionNotFound
 from insights.gaps import accept_gap, dismiss_gap, list_gaps
@@ -122,6 +122,7 @@ def _gap_error(exc: InsightsError) -> PageError:
 
 @router.post("/knowledge/gaps/{suggestion_id}/{decision}")
 def decide_gap(request: Request, who: Who, form: Form, suggestion_id: int, decision: str) -> Response:
+    suggestion_id = bounded(suggestion_id, "suggestion")
     who.require("admin")
     ctx = request.app.state.ctx
     try:

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.engine import Engine
 
-from console.deps import Form, PageError, Principal, Who
+from console.deps import MAX_ID, Form, PageError, Principal, Who
 from console.routes_draft import delivery_target
 from console.views import page
 from desk import errors
@@ -72,6 +72,8 @@ def _after(sort: Sort, cursor: str) -> tuple[Any, int] | None:
     value, _, row_id = cursor.rpartition("~")
     try:
         key: Any = datetime.fromisoformat(value) if sort == "due" else int(value)
+        if not (0 <= int(row_id) <= MAX_ID and (sort == "due" or abs(key) <= MAX_ID)):
+            raise ValueError(cursor)
         return key, int(row_id)
     except ValueError:
         raise PageError(400, "That page link is broken: go back to the first page of the queue.") from None
@@ -103,10 +105,8 @@ def queue(request: Request, who: Who) -> HTMLResponse:
 def new_rows(request: Request, who: Who) -> HTMLResponse:
     """Rows of drafts newer than ``since`` matching the page's filters (the page polls this to add them)."""
     view = QueueView.of(request)
-    try:
-        since = int(request.query_params.get("since", "0"))
-    except ValueError:
-        since = 0
+    raw = request.query_params.get("since", "0")
+    since = min(int(raw), MAX_ID) if raw.isdigit() else 0
     result = queue_rows(request.app.state.ctx.engine, who, view, (since, since), "id", limit=50)
     return page(request, "queue_rows.html", who, rows=result.rows)
 

@@ -64,7 +64,11 @@
       else if (key === "r") { var c = document.getElementById("reject-category"); if (c) { event.preventDefault(); c.focus(); } }
       else if (key === "g") { var g = document.getElementById("instructions"); if (g) { event.preventDefault(); g.focus(); } }
       else if (key === "c") { var cf = document.getElementById("claim-form"); if (cf) { event.preventDefault(); submit(cf); } }
-      else if (key === "j" || key === "k") { event.preventDefault(); window.location.href = "/"; }
+      else if (key === "j" || key === "k") {
+        var step = document.getElementById(key === "j" ? "next-draft" : "prev-draft");
+        event.preventDefault();
+        window.location.href = step ? step.getAttribute("href") : "/";
+      }
     }
   });
 

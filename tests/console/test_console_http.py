@@ -5,9 +5,12 @@ reject reasons, and conflicts. The browser suite (test_console_browser.py) drive
 from __future__ import annotations
 
 import re
+from typing import Any
 
+from fastapi.routing import APIRoute
 from sqlmodel import Session
 
+from api.app import create_app
 from desk.keys import revoke_key
 from desk.models import Delivery
 from tests.console.conftest import Console, csrf_of
@@ -252,3 +255,40 @@ def test_admin_creates_a_key_shown_once_that_signs_in_and_revokes_it(console: Co
         'data-testid="key-row"')[1:] if "<td>Jo</td>" in row)
     assert admin.post(f"/admin/keys/{key_id}/revoke", data={"csrf_token": csrf_of(page)}).status_code == 303
     assert jo.get("/").status_code == 303
+
+
+def _walk(routes: list[Any]) -> list[Any]:
+    found: list[Any] = []
+    for route in routes:
+        found += _walk(route.original_router.routes) if hasattr(route, "original_router") else [route]
+    return found
+
+
+def _console_routes() -> list[tuple[str, str]]:
+    return sorted((method, route.path) for route in _walk(create_app().routes) if isinstance(route, APIRoute)
+                  and route.endpoint.__module__.startswith("console.") for method in route.methods - {"HEAD"})
+
+
+def test_every_console_page_and_action_needs_a_session(console: Console) -> None:
+    """Walks every console route (a new one is covered without listing it): without a session a page sends
+    the browser to sign in, and a write is turned away before its body is read. Only sign-in itself is open."""
+    routes = _console_routes()
+    assert ("POST", "/drafts/{draft_id}/approve") in routes and len(routes) >= 20
+    client = console.client()
+    for method, path in routes:
+        concrete = re.sub(r"\{[^}]+\}", "1", path)
+        answer = client.request(method, concrete, data={"csrf_token": "x", "version": "1"})
+        if path == "/signin":
+            assert answer.status_code in (200, 403), (method, path, answer.status_code)
+            continue
+        assert answer.status_code == 303, (method, path, answer.status_code)
+        assert answer.headers["location"].startswith("/signin"), (method, path)
+
+
+def test_an_id_beyond_64_bits_is_not_found(console: Console) -> None:
+    client = console.sign_in(console.key("cm"))
+    assert client.get(f"/drafts/{2**70}").status_code == 404
+    token = csrf_of(client.get("/"))
+    assert client.post(f"/drafts/{2**70}/approve", data={"csrf_token": token, "version": "1"}).status_code == 404
+    assert client.get("/queue/new", params={"since": str(2**70)}).status_code == 200
+    assert client.get("/", params={"after": f"{2**70}~{2**70}"}).status_code == 400
