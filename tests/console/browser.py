@@ -52,10 +52,15 @@ def screenshot_dirs() -> tuple[Path, Path]:
 
 
 def screenshots(driver: Any, name: str) -> None:
-    """The current page at desktop and at phone width (full height of the page)."""
+    """The current page at desktop and at phone width (full height of the page); at phone width nothing may
+    stick out sideways (a CM approving from a phone must not scroll horizontally)."""
     desktop, phone = screenshot_dirs()
     for folder, (width, height) in ((desktop, DESKTOP), (phone, PHONE)):
         driver.set_window_size(width, height)
+        if folder == phone:
+            wide, seen = driver.execute_script(
+                "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+            assert wide <= seen, f"{name} is {wide} px wide in a {seen} px phone viewport"
         full = driver.execute_script("return document.documentElement.scrollHeight")
         driver.set_window_size(width, min(max(height, int(full) + 120), 4000))
         driver.save_screenshot(str(folder / f"{name}.png"))
