@@ -51,9 +51,25 @@ def screenshot_dirs() -> tuple[Path, Path]:
     return desktop, phone
 
 
+UNLABELLED = """
+return Array.from(document.querySelectorAll('input, select, textarea, button')).filter(function (el) {
+  if (el.type === 'hidden') { return false; }
+  var named = (el.labels && el.labels.length) || el.getAttribute('aria-label') || el.getAttribute('aria-labelledby');
+  if (el.tagName === 'BUTTON') { named = named || el.textContent.trim(); }
+  return !named;
+}).map(function (el) { return el.outerHTML.slice(0, 120); });
+"""
+
+
+def unlabelled(driver: Any) -> list[str]:
+    """Form controls on the page that a screen reader could not name."""
+    return list(driver.execute_script(UNLABELLED))
+
+
 def screenshots(driver: Any, name: str) -> None:
-    """The current page at desktop and at phone width (full height of the page); at phone width nothing may
-    stick out sideways (a CM approving from a phone must not scroll horizontally)."""
+    """The current page at desktop and at phone width (full height of the page). Checked on the way: every
+    control has a label, and at phone width nothing sticks out sideways (approving from a phone is common)."""
+    assert not unlabelled(driver), f"{name}: controls without a label: {unlabelled(driver)}"
     desktop, phone = screenshot_dirs()
     for folder, (width, height) in ((desktop, DESKTOP), (phone, PHONE)):
         driver.set_window_size(width, height)

@@ -293,3 +293,53 @@ def test_an_id_beyond_64_bits_is_not_found(console: Console) -> None:
     assert client.post(f"/drafts/{2**70}/approve", data={"csrf_token": token, "version": "1"}).status_code == 404
     assert client.get("/queue/new", params={"since": str(2**70)}).status_code == 200
     assert client.get("/", params={"after": f"{2**70}~{2**70}"}).status_code == 400
+
+
+def test_an_unknown_console_page_is_a_page_and_an_unknown_api_path_stays_json(console: Console) -> None:
+    client = console.sign_in(console.key("viewer"))
+    page = client.get("/no-such-page")
+    assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+    api = console.client().get("/v1/no-such-thing")
+    assert api.status_code == 404 and api.json() == {"detail": "Not Found"}
+
+
+def test_bulk_reject_with_a_reason_and_regenerate_with_instructions(console: Console) -> None:
+    first, second, third = console.drafts(3)
+    client = console.sign_in(console.key("cm"))
+    token = csrf_of(client.get("/"))
+    no_reason = client.post("/bulk", data={"csrf_token": token, "action": "reject", "pick": [f"{first}:1"]})
+    assert no_reason.status_code == 400
+    done = client.post("/bulk", data={"csrf_token": token, "action": "reject", "category": "incorrect",
+                                      "pick": [f"{first}:1", f"{second}:7"]})
+    results = client.get(done.headers["location"]).text
+    assert "1 done, 1 not" in results and "changed since you loaded the queue" in results
+    assert (console.draft(first).status, console.draft(first).reject_category) == ("rejected", "incorrect")
+    assert console.draft(second).status == "pending"
+    again = client.post(f"/drafts/{third}/regenerate", data={"csrf_token": token, "version": "1",
+                                                             "instructions": "shorter"})
+    assert again.status_code == 303
+    assert console.draft(third).status in ("regenerating", "pending")  # the worker may already have redrafted it
+    assert console.draft(third).version >= 2
+
+
+def test_a_gap_suggestion_is_accepted_with_an_edited_answer(console: Console) -> None:
+    from desk.insight_tables import GapSuggestion
+
+    with Session(console.live.engine) as session:
+        gap = GapSuggestion(workspace="default", question="Do you ship to Iceland?", count=4,
+                            examples=["ship to iceland?"])
+        session.add(gap)
+        session.commit()
+        gap_id = gap.id
+    client = console.sign_in(console.key("admin"))
+    page = client.get("/knowledge")
+    assert "Do you ship to Iceland?" in page.text
+    done = client.post(f"/knowledge/gaps/{gap_id}/accept", data={
+        "csrf_token": csrf_of(page), "question": "Do you ship to Iceland?",
+        "answer": "Yes: Iceland orders ship from our Dutch warehouse in 5-8 working days."})
+    assert done.status_code == 303
+    with Session(console.live.engine) as session:
+        stored = session.get(GapSuggestion, gap_id)
+        assert stored is not None and stored.status == "accepted" and (stored.answer or "").startswith("Yes: Iceland")
+    hits = client.get("/knowledge", params={"q": "shipping to Iceland"}).text
+    assert "Dutch warehouse" in hits
