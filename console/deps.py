@@ -69,7 +69,7 @@ def principal(request: Request) -> Principal:
     ctx = request.app.state.ctx
     state_session = getattr(request.state, "console_session", None)
     if state_session is not None:
-        key = sessions.live_key(ctx.engine, state_session.key_id)
+        key = sessions.live_key(ctx.engine, state_session)
         found = (key, state_session) if key is not None else None
     else:
         found = sessions.authenticate(ctx.engine, ctx.settings, request.cookies.get(sessions.COOKIE))

@@ -13,7 +13,7 @@ from console import session as sessions
 from console.deps import Form as CheckedForm
 from console.deps import Who, settings_of
 from console.views import page
-from desk.keys import authenticate
+from desk.keys import authenticate, sign_out_sessions
 
 router = APIRouter(include_in_schema=False)
 
@@ -65,7 +65,8 @@ def sign_in(
 
 
 @router.post("/signout")
-def sign_out(request: Request, _who: Who, _form: CheckedForm) -> Response:
+def sign_out(request: Request, who: Who, _form: CheckedForm) -> Response:
+    sign_out_sessions(request.app.state.ctx.engine, who.session.key_id)
     response = RedirectResponse("/signin?flash=signed-out", status_code=303)
     response.delete_cookie(sessions.COOKIE, path="/", httponly=True, samesite="strict")
     return response

@@ -2,8 +2,9 @@
 
 A session token is ``<payload>.<signature>``: the payload (base64url JSON) holds the key's id, a random
 session id and the issue time; the signature is an HMAC-SHA256 with a key derived from the installation's
-master secret (desk/signing.py). Nothing is stored server-side: the key is looked up on every request, so
-revoking the key ends every session made with it. Hand-written (about 40 lines) rather than itsdangerous:
+master secret (desk/signing.py). Nothing but a sign-out time is stored server-side: the key is looked up on
+every request, so revoking the key ends every session made with it, and signing out ends every session of
+that key issued before (a copied cookie included). Hand-written (about 40 lines) rather than itsdangerous:
 the format is one HMAC over one JSON payload, and a dependency would add nothing we use.
 
 Framework-free, so api/gate.py can authenticate console writes before their body is read.
@@ -18,6 +19,7 @@ import json
 import secrets
 import time
 from dataclasses import dataclass
+from datetime import UTC
 
 from sqlalchemy.engine import Engine
 
@@ -56,12 +58,12 @@ def _sign(settings: Settings, payload: str) -> str:
 class Session:
     key_id: int
     sid: str
-    issued: int
+    issued: int  # milliseconds since the epoch
 
 
 def issue(settings: Settings, key_id: int, now: float | None = None) -> str:
     payload = _b64(json.dumps({"k": key_id, "s": secrets.token_urlsafe(16),
-                               "t": int(time.time() if now is None else now)}).encode())
+                               "t": int((time.time() if now is None else now) * 1000)}).encode())
     return f"{payload}.{_sign(settings, payload)}"
 
 
@@ -77,22 +79,27 @@ def parse(settings: Settings, token: str | None, now: float | None = None) -> Se
         session = Session(key_id=int(data["k"]), sid=str(data["s"]), issued=int(data["t"]))
     except (ValueError, KeyError, TypeError):
         return None
-    age = (time.time() if now is None else now) - session.issued
+    age = (time.time() if now is None else now) - session.issued / 1000
     return session if 0 <= age <= LIFETIME_SECONDS else None
 
 
-def live_key(engine: Engine, key_id: int) -> ApiKey | None:
-    """The session's key, unless it was revoked (then the session is over)."""
+def live_key(engine: Engine, found: Session) -> ApiKey | None:
+    """The session's key, unless it was revoked or signed out since the session began (then it is over)."""
     with read_session(engine) as session:
-        key = session.get(ApiKey, key_id)
-    return key if key is not None and key.revoked_at is None else None
+        key = session.get(ApiKey, found.key_id)
+    if key is None or key.revoked_at is not None:
+        return None
+    out = key.signed_out_at
+    if out is not None and (out if out.tzinfo else out.replace(tzinfo=UTC)).timestamp() * 1000 > found.issued:
+        return None
+    return key
 
 
 def authenticate(engine: Engine, settings: Settings, token: str | None) -> tuple[ApiKey, Session] | None:
     found = parse(settings, token)
     if found is None:
         return None
-    key = live_key(engine, found.key_id)
+    key = live_key(engine, found)
     return (key, found) if key is not None else None
 
 

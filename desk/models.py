@@ -25,6 +25,8 @@ class ApiKey(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     revoked_at: datetime | None = None
     last_used_at: datetime | None = None
+    # Revision 0010: console sessions of this key issued before this time are over (sign-out).
+    signed_out_at: datetime | None = None
 
 
 class Message(SQLModel, table=True):

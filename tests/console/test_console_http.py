@@ -97,12 +97,18 @@ def test_revoking_the_key_signs_its_sessions_out(console: Console) -> None:
     assert console.draft(draft_id).status == "pending"
 
 
-def test_sign_out_clears_the_cookie(console: Console) -> None:
-    client = console.sign_in(console.key("viewer"))
+def test_sign_out_clears_the_cookie_and_ends_copies_of_it(console: Console) -> None:
+    key = console.key("viewer")
+    client = console.sign_in(key)
     page = client.get("/")
+    copied = console.client()
+    copied.cookies.set("rd_session", client.cookies["rd_session"])
+    assert copied.get("/").status_code == 200
     out = client.post("/signout", data={"csrf_token": csrf_of(page)})
     assert out.status_code == 303 and out.headers["location"].startswith("/signin")
     assert client.get("/").status_code == 303
+    assert copied.get("/").status_code == 303  # the cookie's copy is over too
+    assert console.sign_in(key).get("/").status_code == 200
 
 
 def test_a_viewer_sees_no_action_and_the_server_refuses_one_anyway(console: Console) -> None:
