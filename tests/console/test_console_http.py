@@ -349,3 +349,28 @@ def test_a_gap_suggestion_is_accepted_with_an_edited_answer(console: Console) ->
         assert stored is not None and stored.status == "accepted" and (stored.answer or "").startswith("Yes: Iceland")
     hits = client.get("/knowledge", params={"q": "shipping to Iceland"}).text
     assert "Dutch warehouse" in hits
+
+
+def test_eval_runs_their_cases_a_comparison_and_the_html_report(console: Console) -> None:
+    from desk.eval_tables import EvalCaseResult, EvalRun
+
+    with Session(console.live.engine) as session:
+        runs = [EvalRun(label=label, status="finished", suites=["tone"], summary={"pass_rate": rate})
+                for label, rate in (("before", 1.0), ("after", 0.5))]
+        session.add_all(runs)
+        session.commit()
+        ids = [int(r.id or 0) for r in runs]
+        for run_id, verdicts in zip(ids, (("pass", "pass"), ("pass", "fail")), strict=True):
+            session.add_all([EvalCaseResult(run_id=run_id, suite="tone", case_id=f"case-{n}", verdict=verdict,
+                                            pass_rate=1.0 if verdict == "pass" else 0.0, mean_score=0.9)
+                             for n, verdict in enumerate(verdicts)])
+        session.commit()
+    client = console.sign_in(console.key("viewer"))
+    listed = client.get("/evals").text
+    assert f'href="/evals/runs/{ids[0]}"' in listed and "after" in listed
+    cases = client.get(f"/evals/runs/{ids[1]}", params={"verdict": "fail"}).text
+    assert "case-1" in cases and "case-0" not in cases
+    report = client.get(f"/evals/runs/{ids[1]}/report")
+    assert report.status_code == 200 and "case-1" in report.text
+    compared = client.get("/evals", params={"a": ids[0], "b": ids[1]}).text
+    assert 'data-testid="comparison"' in compared and "tone/case-1" in compared
