@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from console.deps import Form, PageError, Principal, Who, bounded
 from console.draft_view import CHECK_MEANING, char_limit, cited_chunks, diff_lines, history, neighbours, next_draft
@@ -48,6 +48,19 @@ def _draft_context(request: Request, who: Principal, draft_id: int) -> dict[str,
 def draft_page(request: Request, who: Who, draft_id: int) -> HTMLResponse:
     draft_id = bounded(draft_id, "draft")
     return page(request, "draft.html", who, **_draft_context(request, who, draft_id))
+
+
+@router.get("/drafts/{draft_id}/state")
+def draft_state(request: Request, who: Who, draft_id: int) -> JSONResponse:
+    """What the draft page polls: has the draft moved on since the page was loaded (someone else's edit,
+    decision or claim)? The page says so without touching the CM's own text."""
+    draft_id = bounded(draft_id, "draft")
+    draft, _message = load_draft(request.app.state.ctx.engine, draft_id, scope=who.scope)
+    shown = present({"status": draft.status, "due_at": draft.due_at, "decided_at": draft.decided_at,
+                     "assignee": draft.assignee, "assigned_until": draft.assigned_until}, utcnow())
+    return JSONResponse({"version": draft.version, "status": draft.status, "assignee": shown["assignee"],
+                         "by": draft.decided_by or draft.last_editor or ""},
+                        headers={"Cache-Control": "no-store"})
 
 
 def _version(form: Any) -> int:

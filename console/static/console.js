@@ -72,6 +72,28 @@
     }
   });
 
+  // Draft: say when someone else moved the draft on (an edit, a decision, a claim), keeping the CM's text.
+  var moved = document.getElementById("moved-on");
+  if (moved) {
+    var loaded = parseInt(moved.getAttribute("data-version"), 10) || 0;
+    var me = moved.getAttribute("data-me");
+    var check = function () {
+      fetch(moved.getAttribute("data-state"), { credentials: "same-origin" }).then(function (res) {
+        return res.ok && !res.redirected ? res.json() : null;
+      }).then(function (state) {
+        if (!state || state.version === loaded) { return; }
+        var who = state.by && state.by !== me ? state.by : "someone";
+        var text = state.status !== "pending"
+          ? "This draft was " + state.status + " by " + who + " (version " + state.version + ")."
+          : (state.assignee && state.assignee !== me ? state.assignee + " is on this draft now (version " + state.version + ")."
+            : "This draft changed (version " + state.version + ", by " + who + ").");
+        moved.textContent = text + " Your text is kept: if you send it, the page shows what changed first.";
+        moved.hidden = false;
+      }).catch(function () { /* offline: try again on the next tick */ });
+    };
+    window.setInterval(check, 5000);
+  }
+
   // Queue: poll for new drafts and add them on top, keeping the CM's place (scroll and selection).
   var live = document.getElementById("live-status");
   if (live && live.getAttribute("data-live") === "on") {

@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 from desk.models import Delivery, Draft
 from testkit.live import wait_for
 from tests.console.browser import chrome, missing, screenshots
-from tests.console.conftest import Console
+from tests.console.conftest import Console, csrf_of
 
 if reason := missing():
     pytest.skip(reason, allow_module_level=True)
@@ -245,3 +245,17 @@ def test_insights_and_admin_pages(console: Console, browser: Browser) -> None:
     driver.get(f"{console.base_url}/admin")
     wait(driver).until(seen.presence_of_element_located((By.CSS_SELECTOR, "[data-testid=key-row]")))
     screenshots(driver, "admin")
+
+
+def test_the_draft_page_says_when_someone_else_moved_the_draft_on(console: Console, browser: Browser) -> None:
+    [draft_id] = console.drafts(1)
+    driver = browser()
+    sign_in(driver, console, console.key("cm", name="Sam"))
+    open_draft(driver, console, draft_id)
+    driver.find_element(By.ID, "reply-text").send_keys(" Sam's unsent words.")
+    alex = console.sign_in(console.key("cm", name="Alex"))
+    page = alex.get(f"/drafts/{draft_id}")
+    alex.post(f"/drafts/{draft_id}/edit", data={"csrf_token": csrf_of(page), "version": "1", "text": "Alex's."})
+    notice = wait(driver).until(seen.visibility_of_element_located((By.ID, "moved-on")))
+    assert "changed (version 2, by Alex)" in notice.text
+    assert driver.find_element(By.ID, "reply-text").get_attribute("value").endswith("Sam's unsent words.")
