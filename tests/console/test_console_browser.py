@@ -166,6 +166,9 @@ def test_a_whole_approval_with_the_keyboard_only(console: Console, browser: Brow
     chosen = int(selected.get_attribute("data-id"))
     ActionChains(driver).send_keys(Keys.ENTER).perform()
     wait(driver).until(seen.url_contains(f"/drafts/{chosen}"))
+    ActionChains(driver).send_keys("c").perform()  # claim: the page comes back saying so
+    wait(driver).until(seen.text_to_be_present_in_element((By.CSS_SELECTOR, "[data-testid=flash]"), "You hold"))
+    assert console.draft(chosen).assignee is not None
     ActionChains(driver).send_keys("e").perform()
     assert driver.switch_to.active_element.get_attribute("id") == "reply-text"
     ActionChains(driver).send_keys(Keys.END, " Typed only.", Keys.ESCAPE, "a").perform()
