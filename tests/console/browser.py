@@ -8,8 +8,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+# REPLYDESK_CHROMIUM / REPLYDESK_CHROMEDRIVER point the tests at other binaries.
+CHROMIUM = os.environ.get("REPLYDESK_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = os.environ.get("REPLYDESK_CHROMEDRIVER") or shutil.which("chromedriver") or "/usr/bin/chromedriver"
 HOW_TO = ("browser tests skipped: no chromium/chromedriver — install them with "
           "`sudo apt-get install -y chromium chromium-driver` (and `pip install -e '.[dev]'` for selenium), "
           "then run `.venv/bin/python -m pytest tests/console`")
