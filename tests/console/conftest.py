@@ -17,6 +17,7 @@ from sqlmodel import Session, col, func, select
 from desk.keys import create_key
 from desk.models import Draft, Message
 from desk.scope import Scope
+from knowledge.store import KnowledgeStore
 from testkit.live import SAMPLES, LiveServer, make_settings, wait_for
 from testkit.seed import seed_drafts
 
@@ -44,6 +45,9 @@ class Console:
             found = session.get(Draft, draft_id)
             assert found is not None
             return found
+
+    def live_store(self) -> KnowledgeStore:
+        return KnowledgeStore(self.live.settings)
 
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.base_url, follow_redirects=False, timeout=30)

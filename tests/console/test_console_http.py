@@ -374,3 +374,15 @@ def test_eval_runs_their_cases_a_comparison_and_the_html_report(console: Console
     assert report.status_code == 200 and "case-1" in report.text
     compared = client.get("/evals", params={"a": ids[0], "b": ids[1]}).text
     assert 'data-testid="comparison"' in compared and "tone/case-1" in compared
+
+
+def test_an_admin_deletes_a_document(console: Console) -> None:
+    admin = console.sign_in(console.key("admin"))
+    token = csrf_of(admin.get("/knowledge"))
+    files = [("files", ("pears.md", b"# Pears\n\nThe rear rack also carries pears.\n", "text/markdown"))]
+    admin.post("/knowledge/upload", data={"csrf_token": token}, files=files)
+    doc = next(d for d in console.live_store().documents("default") if d.source == "upload/pears.md")
+    done = admin.post(f"/knowledge/documents/{doc.id}/delete", data={"csrf_token": token})
+    assert done.status_code == 303 and "flash=deleted" in done.headers["location"]
+    assert all(d.source != "upload/pears.md" for d in console.live_store().documents("default"))
+    assert admin.post("/knowledge/documents/0123456789abcdef/delete", data={"csrf_token": token}).status_code == 404
