@@ -13,7 +13,7 @@ from console.draft_view import CHECK_MEANING, char_limit, cited_chunks, diff_lin
 from console.views import page
 from desk import decisions
 from desk.drafts import load_draft, present
-from desk.errors import Conflict, DeskError, NotFound, PreconditionFailed
+from desk.errors import Conflict, DeskError, PreconditionFailed
 from desk.models import utcnow
 from desk.reads import draft_versions
 from ground.redact import redact_url
@@ -83,7 +83,8 @@ def _conflict(request: Request, who: Principal, draft_id: int, exc: DeskError, a
                 **context)
 
 
-def _act(request: Request, who: Principal, draft_id: int, form: Any, attempted: str) -> tuple[int, str | None]:
+def _act(who: Principal, form: Any) -> tuple[int, str | None]:
+    """A decision's inputs: the version the CM's page showed and the text it posted (as typed)."""
     who.require("cm")
     text = form.get("text")
     mine = str(text).replace("\r\n", "\n")[:MAX_TEXT] if text is not None else None
@@ -93,7 +94,7 @@ def _act(request: Request, who: Principal, draft_id: int, form: Any, attempted: 
 @router.post("/drafts/{draft_id}/approve")
 def approve(request: Request, who: Who, form: Form, draft_id: int) -> Response:
     draft_id = bounded(draft_id, "draft")
-    version, mine = _act(request, who, draft_id, form, "approve")
+    version, mine = _act(who, form)
     ctx = request.app.state.ctx
     try:
         decisions.approve_draft(ctx.engine, draft_id, version, mine, who.actor, delivery_target(ctx.settings),
@@ -111,7 +112,7 @@ def approve(request: Request, who: Who, form: Form, draft_id: int) -> Response:
 @router.post("/drafts/{draft_id}/edit")
 def edit(request: Request, who: Who, form: Form, draft_id: int) -> Response:
     draft_id = bounded(draft_id, "draft")
-    version, mine = _act(request, who, draft_id, form, "edit")
+    version, mine = _act(who, form)
     if not (mine or "").strip():
         raise PageError(400, "The reply is empty: write something, or reject the draft.")
     try:
@@ -124,7 +125,7 @@ def edit(request: Request, who: Who, form: Form, draft_id: int) -> Response:
 @router.post("/drafts/{draft_id}/reject")
 def reject(request: Request, who: Who, form: Form, draft_id: int) -> Response:
     draft_id = bounded(draft_id, "draft")
-    version, mine = _act(request, who, draft_id, form, "reject")
+    version, mine = _act(who, form)
     category = str(form.get("category") or "")
     if category not in decisions.REJECT_CATEGORIES:
         raise PageError(400, "Choose a reason for rejecting the draft.")
@@ -144,7 +145,7 @@ def reject(request: Request, who: Who, form: Form, draft_id: int) -> Response:
 @router.post("/drafts/{draft_id}/regenerate")
 def regenerate(request: Request, who: Who, form: Form, draft_id: int) -> Response:
     draft_id = bounded(draft_id, "draft")
-    version, mine = _act(request, who, draft_id, form, "regenerate")
+    version, mine = _act(who, form)
     instructions = str(form.get("instructions") or "")[:2000]
     try:
         decisions.regenerate_draft(request.app.state.ctx.engine, draft_id, version, instructions, who.actor,
@@ -157,7 +158,7 @@ def regenerate(request: Request, who: Who, form: Form, draft_id: int) -> Respons
 @router.post("/drafts/{draft_id}/claim")
 def claim(request: Request, who: Who, form: Form, draft_id: int) -> Response:
     draft_id = bounded(draft_id, "draft")
-    version, mine = _act(request, who, draft_id, form, "claim")
+    version, mine = _act(who, form)
     ctx = request.app.state.ctx
     release = form.get("release") == "1"
     try:
@@ -167,5 +168,3 @@ def claim(request: Request, who: Who, form: Form, draft_id: int) -> Response:
         return _conflict(request, who, draft_id, exc, "release" if release else "claim", mine, version)
     return RedirectResponse(f"/drafts/{draft_id}?flash={'released' if release else 'claimed'}", status_code=303)
 
-
-__all__ = ["NotFound", "router"]
