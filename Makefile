@@ -20,7 +20,8 @@ run: install
 	$(RD) load-messages samples/messages.jsonl
 	@echo "Admin API key (shown once):"
 	@$(RD) keys create --role admin --name make-run
-	@echo "API: http://$(HOST):$(PORT)  (try: curl -s http://$(HOST):$(PORT)/healthz)"
+	@echo "Console: http://$(HOST):$(PORT)/  (sign in with the key above)"
+	@echo "API: http://$(HOST):$(PORT)/v1  (try: curl -s http://$(HOST):$(PORT)/healthz)"
 	$(RD) serve --host $(HOST) --port $(PORT)
 
 test: install

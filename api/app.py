@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from agent.errors import AgentError
 from agent.graph import AgentRuntime
@@ -39,6 +39,8 @@ from api.routes import (
     webhooks,
     workspaces,
 )
+from console.router import error_page, is_console
+from console.router import install as install_console
 from desk.db import migrate
 from desk.idempotency import purge_expired
 from desk.relay import Relay
@@ -59,7 +61,9 @@ def _describe(errors: list[dict[str, object]]) -> str:
 
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
-    async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
+    async def _api_error(request: Request, exc: ApiError) -> Response:
+        if is_console(request.url.path):  # the console's pages answer with a page, not JSON
+            return error_page(request, status_of(exc), exc.detail)
         return JSONResponse({"detail": exc.detail}, status_code=status_of(exc))
 
     @app.exception_handler(KnowledgeError)
@@ -131,6 +135,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (health, messages, draft_actions, drafts, deliveries, knowledge, keys, audit, workspaces,
                    webhooks, evals, triage, insights, documents):
         app.include_router(module.router)
+    install_console(app)  # the web console at / (console/): pages, forms and its static files
     # Outermost first: request id; body caps; authentication of writes (nothing is read before it);
     # idempotency (authenticated callers only, body read through the cap).
     app.add_middleware(IdempotencyMiddleware)

@@ -19,7 +19,9 @@ from knowledge.loaders import MAX_FILE_BYTES
 WEBHOOK_BODY = 256 * 1024
 UPLOAD_BODY = MAX_FILE_BYTES + 1024 * 1024  # the file plus the multipart envelope and the small form fields
 SIGNED_PATH = re.compile(r"^/v1/webhooks/(?!sources(?:/|$))[^/]+/?$")  # authenticated by signature, not a key
-_ROUTE_CAPS = ((SIGNED_PATH, WEBHOOK_BODY), (re.compile(r"^/v1/knowledge/documents/?$"), UPLOAD_BODY))
+CONSOLE_UPLOAD_BODY = 4 * MAX_FILE_BYTES + 1024 * 1024  # the console's multi-file upload: several files at once
+_ROUTE_CAPS = ((SIGNED_PATH, WEBHOOK_BODY), (re.compile(r"^/v1/knowledge/documents/?$"), UPLOAD_BODY),
+               (re.compile(r"^/knowledge/upload$"), CONSOLE_UPLOAD_BODY))
 _READS = {"GET", "HEAD", "OPTIONS"}
 
 

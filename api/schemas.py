@@ -64,6 +64,7 @@ class DraftPublic(BaseModel):
     decided_at: datetime | None
     decided_by: str | None
     reject_reason: str | None
+    reject_category: str | None = Field(default=None, description="Why it was rejected (see DraftReject).")
     priority: int = 0
     due_at: datetime | None = None
     response_target_hours: float | None = None
@@ -142,8 +143,13 @@ class DraftApprove(Strict):
     text: str | None = Field(default=None, min_length=1, max_length=20_000)
 
 
+RejectCategory = Literal["incorrect", "inappropriate", "incomplete", "outdated", "already_answered", "other"]
+
+
 class DraftReject(Strict):
     reason: str = Field(min_length=1, max_length=2_000)
+    category: RejectCategory | None = Field(
+        default=None, description="Why, as a category the queue filters on and insights count.")
 
 
 class DraftRegenerate(Strict):

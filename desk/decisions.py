@@ -24,6 +24,15 @@ from desk.scope import Scope
 from desk.workspaces import with_defaults
 
 ACTIVE = "pending"
+# Why a CM rejects a draft: stored in drafts.reject_category, filterable in the queue, counted in insights.
+REJECT_CATEGORIES = {
+    "incorrect": "Incorrect: states something wrong",
+    "inappropriate": "Inappropriate: tone or content not fit to send",
+    "incomplete": "Incomplete: leaves part of the question unanswered",
+    "outdated": "Outdated: the source or the answer is no longer true",
+    "already_answered": "Already answered elsewhere",
+    "other": "Other (say why in the note)",
+}
 
 
 def _lock_free(actor: Actor, now: datetime) -> Any:
@@ -138,17 +147,27 @@ def approve_draft(
 
 
 def reject_draft(
-    engine: Engine, draft_id: int, version: int, reason: str, actor: Actor, *, scope: Scope
+    engine: Engine, draft_id: int, version: int, reason: str, actor: Actor, *, scope: Scope,
+    category: str | None = None,
 ) -> Draft:
+    """Reject with a free-text reason and, optionally, its category (one of ``REJECT_CATEGORIES``; "other"
+    needs the reason to say why)."""
+    if category is not None and category not in REJECT_CATEGORIES:
+        raise BadRequest(f"unknown reject category {category!r}; expected one of {', '.join(REJECT_CATEGORIES)}")
+    if category == "other" and not reason.strip():
+        raise BadRequest("a rejection for another reason needs a note saying why")
+    reason = reason.strip() or (REJECT_CATEGORIES[category] if category else "")
     with session_scope(engine) as session:
         current = _visible(session, draft_id, scope)
         draft, prev = _claim(
-            session, draft_id, version, "rejected", actor, scope=scope, reject_reason=reason, decided_at=utcnow(),
-            decided_by=actor[0], decision_seconds=_decision_seconds(current),
+            session, draft_id, version, "rejected", actor, scope=scope, reject_reason=reason,
+            reject_category=category, decided_at=utcnow(), decided_by=actor[0],
+            decision_seconds=_decision_seconds(current),
         )
         _resume_job(session, draft, ReviewDecision(action="reject", reason=reason, actor=actor[0]))
         record_version(session, draft, "reject", actor)
-        audit_draft(session, draft, actor, "reject", from_version=version, prev_text=prev, reason=reason)
+        audit_draft(session, draft, actor, "reject", from_version=version, prev_text=prev, reason=reason,
+                    category=category)
         return draft
 
 
@@ -190,7 +209,7 @@ def assign_draft(
 
 def bulk_decide(
     engine: Engine, action: str, items: list[tuple[int, int, str | None]], reason: str | None, actor: Actor,
-    target: str = "", *, scope: Scope,
+    target: str = "", *, scope: Scope, category: str | None = None,
 ) -> list[tuple[int, Draft | DeskError]]:
     """Each item in its own transaction, so one stale or decided item does not undo the others: every
     item gets the decided draft or the named error that refused it."""
@@ -202,7 +221,7 @@ def bulk_decide(
                                                              scope=scope)))
             else:
                 results.append((draft_id, reject_draft(engine, draft_id, version, reason or "", actor,
-                                                            scope=scope)))
+                                                            scope=scope, category=category)))
         except DeskError as exc:
             results.append((draft_id, exc))
     return results

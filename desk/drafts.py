@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import String, and_, cast, func, or_, select
 from sqlalchemy.engine import Engine
 from sqlmodel import col
 
@@ -33,6 +33,8 @@ class DraftFilter:
     workspace: str | None = None
     intent: str | None = None
     route: str | None = None
+    reject_category: str | None = None
+    risk_flag: str | None = None  # a flag among the triage's risk_flags
     assignee: str | None = None  # a CM, or "none" for unclaimed
     min_priority: int | None = None
     due_before: datetime | None = None
@@ -46,9 +48,15 @@ class DraftFilter:
             out.append(col(Draft.status).in_(self.statuses))
         for column, value in ((Draft.platform, self.platform), (Draft.workspace, self.workspace),
                               (Draft.intent, self.intent), (Draft.route, self.route),
+                              (Draft.reject_category, self.reject_category),
                               (Draft.message_id, self.message_id)):
             if value is not None and value != "":
                 out.append(col(column) == value)
+        if self.risk_flag:
+            # The triage is a JSON column: its text holds the flag as a quoted string. A LIKE on the text is
+            # portable across SQLite and PostgreSQL (JSON operators are not), and flags are plain words.
+            flag = "".join(ch for ch in self.risk_flag if ch.isalnum() or ch in "_-")
+            out.append(cast(col(Draft.triage), String).like(f'%"{flag}"%'))
         if self.assignee == "none":
             out.append(or_(col(Draft.assignee).is_(None), col(Draft.assigned_until) < now))
         elif self.assignee:

@@ -121,3 +121,10 @@ def touch_key(engine: Engine, api_key: ApiKey) -> None:
 
 def role_allows(role: str, needed: str) -> bool:
     return ROLES.index(role) >= ROLES.index(needed)
+
+
+def sign_out_sessions(engine: Engine, key_id: int) -> None:
+    """End every console session of this key issued until now (the console's sign-out: a copied cookie stops
+    working too, not only the browser's own)."""
+    with session_scope(engine) as session:
+        session.exec(update(ApiKey).where(col(ApiKey.id) == key_id).values(signed_out_at=utcnow()))

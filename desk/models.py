@@ -25,6 +25,8 @@ class ApiKey(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     revoked_at: datetime | None = None
     last_used_at: datetime | None = None
+    # Revision 0010: console sessions of this key issued before this time are over (sign-out).
+    signed_out_at: datetime | None = None
 
 
 class Message(SQLModel, table=True):
@@ -79,6 +81,8 @@ class Draft(SQLModel, table=True):
     decided_at: datetime | None = None
     decided_by: str | None = None
     reject_reason: str | None = None
+    # Revision 0010: why a CM rejected, one of desk.decisions.REJECT_CATEGORIES (the note stays in reject_reason).
+    reject_category: str | None = Field(default=None, index=True)
     # Queue semantics (migration 0002): set by the worker when the draft is recorded.
     priority: int = Field(default=0, index=True)
     due_at: datetime | None = Field(default=None, index=True)  # always set when a draft is recorded

@@ -53,6 +53,7 @@ class Item:
     drafted_text: str = ""
     decided_at: datetime | None = None
     decided_by: str | None = None
+    reject_category: str | None = None
     delivery_status: str | None = None
     delivered_at: datetime | None = None
     sentiment: str = "neutral"
@@ -105,6 +106,7 @@ def _item(message: Message, draft: Draft | None, delivery: Delivery | None) -> I
         item.composer = draft.composer
         item.final_text, item.drafted_text = draft.text, draft.drafted_text
         item.decided_at, item.decided_by = draft.decided_at, draft.decided_by
+        item.reject_category = draft.reject_category
     if delivery is not None:
         item.delivery_status, item.delivered_at = delivery.status, delivery.delivered_at
     if "sentiment" in item.triage and "sentiment_score" in item.triage:

@@ -91,6 +91,8 @@ def compute_health(items: list[Item], targets: dict[str, float], period: Period,
         decided=len(decided),
         approved=len(approved),
         rejected=len(decided) - len(approved),
+        rejected_by_reason=dict(Counter(i.reject_category or "unstated" for i in decided if not i.approved)
+                                .most_common()),
         approval_rate=_rate(len(approved), len(decided)),
         edit_base=len(editable),
         edited=len(edited),

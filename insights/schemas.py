@@ -126,6 +126,8 @@ class Health(BaseModel):
     decided: int
     approved: int
     rejected: int
+    rejected_by_reason: dict[str, int] = Field(
+        default_factory=dict, description="Rejections per reason category ('unstated' when none was given).")
     approval_rate: float | None
     edit_base: int = Field(description="Approved drafts that had drafted text to edit.")
     edited: int

@@ -16,6 +16,7 @@ from api.schemas import (
     DraftPublic,
     DraftRegenerate,
     DraftReject,
+    RejectCategory,
 )
 from desk.decisions import approve_draft, edit_draft, regenerate_draft, reject_draft
 from desk.drafts import SORT_FIELD, DraftFilter, Sort, draft_page, load_draft
@@ -41,6 +42,7 @@ def list_drafts(
     workspace: Annotated[str | None, Query(max_length=48)] = None,
     intent: Annotated[str | None, Query(max_length=64)] = None,
     route: Annotated[str | None, Query(max_length=32)] = None,
+    reject_category: Annotated[RejectCategory | None, Query(description="Rejected for this reason.")] = None,
     assignee: Annotated[str | None, Query(max_length=200, description="A CM, or 'none' for unclaimed.")] = None,
     min_priority: Annotated[int | None, Query(ge=0, le=100)] = None,
     due_before: datetime | None = None,
@@ -56,8 +58,8 @@ def list_drafts(
     where = DraftFilter(
         statuses=tuple(s.strip() for s in (status or "").split(",") if s.strip()),
         platform=platform.lower() if platform else None, workspace=workspace, intent=intent, route=route,
-        assignee=assignee, min_priority=min_priority, due_before=aware(due_before), breached=breached,
-        message_id=message_id,
+        reject_category=reject_category, assignee=assignee, min_priority=min_priority,
+        due_before=aware(due_before), breached=breached, message_id=message_id,
     )
     page = draft_page(ctx.engine, where, sort=sort, after=decode_cursor(cursor, sort) if cursor else None,
                       offset=offset, limit=limit, now=now, draft_fields=DRAFT_FIELDS, message_fields=MESSAGE_FIELDS,
@@ -100,7 +102,8 @@ def approve(
 def reject(
     draft_id: IdPath, body: DraftReject, key: CM, version: VersionDep, ctx: ContextDep, response: Response
 ) -> DraftPublic:
-    draft = reject_draft(ctx.engine, draft_id, version, body.reason, actor_of(key), scope=scope_of(key))
+    draft = reject_draft(ctx.engine, draft_id, version, body.reason, actor_of(key), scope=scope_of(key),
+                         category=body.category)
     return _public(draft, None, response)
 
 

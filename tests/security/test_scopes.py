@@ -167,8 +167,10 @@ def _walk(routes: list[Any]) -> list[Any]:
 
 
 def _served() -> set[tuple[str, str]]:
-    """Every (method, path) the app answers: its API routes and the OpenAPI pages alike."""
+    """Every (method, path) the app answers: its API routes and the OpenAPI pages alike. The console's pages
+    (console/) are walked by tests/console/test_console_http.py: their objects go through desk/scope.py."""
     return {(m, str(getattr(r, "path", ""))) for r in _walk(create_app().routes)
+            if not getattr(getattr(r, "endpoint", None), "__module__", "").startswith("console.")
             for m in (getattr(r, "methods", None) or set()) - {"HEAD", "OPTIONS"}}
 
 
