@@ -25,6 +25,7 @@ from api.logs import RequestIdMiddleware
 from api.metrics import Metrics
 from api.routes import (
     audit,
+    connectors,
     deliveries,
     documents,
     draft_actions,
@@ -39,6 +40,7 @@ from api.routes import (
     webhooks,
     workspaces,
 )
+from connectors.delivery import ConnectorSender
 from desk.db import migrate
 from desk.idempotency import purge_expired
 from desk.relay import Relay
@@ -102,7 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 threading.Thread(target=worker.run_forever, args=(stop,), name="replydesk-worker", daemon=True)
             )
         if settings.relay_enabled:
-            relay = Relay(settings, ctx.engine)
+            relay = Relay(settings, ctx.engine, platforms=ConnectorSender(settings, ctx.engine))
             threads.append(
                 threading.Thread(target=relay.run_forever, args=(stop,), name="replydesk-relay", daemon=True)
             )
@@ -129,7 +131,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _install_error_handlers(app)
     # draft_actions before drafts: POST /v1/drafts/bulk must not be read as a draft id.
     for module in (health, messages, draft_actions, drafts, deliveries, knowledge, keys, audit, workspaces,
-                   webhooks, evals, triage, insights, documents):
+                   webhooks, connectors, evals, triage, insights, documents):
         app.include_router(module.router)
     # Outermost first: request id; body caps; authentication of writes (nothing is read before it);
     # idempotency (authenticated callers only, body read through the cap).
