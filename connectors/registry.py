@@ -5,12 +5,14 @@ from __future__ import annotations
 from connectors.base import PlatformConnector
 from connectors.credentials import Secrets
 from connectors.discourse import DiscourseConnector
+from connectors.meta import MetaConnector
 from desk.connector_tables import Connector
 from desk.errors import BadRequest
 from ground.settings import Settings
 
 PLATFORMS: dict[str, type[PlatformConnector]] = {
     DiscourseConnector.platform: DiscourseConnector,
+    MetaConnector.platform: MetaConnector,
 }
 
 
