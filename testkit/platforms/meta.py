@@ -46,7 +46,7 @@ class MetaServer(PlatformServer):
         with self.lock:
             post_id = f"{PAGE_ID}_{next(self._ids)}"
             cid = f"{post_id.split('_')[1]}_{next(self._ids)}" if network == "facebook" else str(next(self._ids))
-            row = {"id": cid, "network": network, "text": text, "from": {"id": author_id, "name": name,
+            row: dict[str, Any] = {"id": cid, "network": network, "text": text, "from": {"id": author_id, "name": name,
                    "username": name}, "post_id": post_id, "media_id": str(next(self._ids)), "parent_id": parent_id,
                    "replies": []}
             self.comments[cid] = row
