@@ -41,6 +41,7 @@ from api.routes import (
     workspaces,
 )
 from connectors.delivery import ConnectorSender
+from connectors.runner import ConnectorRunner
 from desk.db import migrate
 from desk.idempotency import purge_expired
 from desk.relay import Relay
@@ -108,6 +109,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             threads.append(
                 threading.Thread(target=relay.run_forever, args=(stop,), name="replydesk-relay", daemon=True)
             )
+        if settings.connectors_enabled:
+            connector_runner = ConnectorRunner(settings, ctx.engine)
+            threads.append(threading.Thread(target=connector_runner.run_forever, args=(stop,),
+                                            name="replydesk-connectors", daemon=True))
         # Everything loaded so far (models, graph, libraries: a large heap) lives as long as the server;
         # frozen, a full collection no longer walks it. Unfrozen, each gen-2 collection paused every
         # request for 100-250 ms, which was the whole p99 of the queue benchmark.

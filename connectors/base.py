@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
+
+from sqlalchemy.engine import Engine
 
 from connectors.credentials import Secrets
 from connectors.http import PlatformHttp
@@ -108,6 +111,15 @@ class PlatformConnector:
     def challenge(self, params: Mapping[str, str]) -> str:
         """A platform's subscription handshake (GET on the events route)."""
         raise BadRequest(f"{self.platform} connectors have no subscription challenge")
+
+    # -- intake (pull, gateway) ----------------------------------------------------------------------
+    def poll(self, engine: Engine) -> Intake:
+        """One pass over the platform's streams from the persisted cursors (pull connectors)."""
+        raise BadRequest(f"{self.platform} connectors do not poll")
+
+    def run_gateway(self, engine: Engine, stop: threading.Event) -> None:
+        """Stay connected and take events until ``stop`` is set (gateway connectors)."""
+        raise BadRequest(f"{self.platform} connectors have no gateway")
 
     # -- delivery -------------------------------------------------------------------------------------
     def deliver(self, reply_to: Mapping[str, Any], text: str, attempts: int) -> PlatformReply:

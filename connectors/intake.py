@@ -1,6 +1,4 @@
-"""Intake: platform events become inbound messages through the queue's own submit (as POST /v1/messages),
-with the connector link (where the reply goes) written in the same transaction. The same platform id twice
-is one message, whichever way it came (a replayed webhook, a poller re-reading a page)."""
+"""Pushed intake: a platform's signed event, checked before its body is parsed, then stored (submit.py)."""
 
 from __future__ import annotations
 
@@ -8,33 +6,17 @@ import logging
 from collections.abc import Mapping
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
 
-from connectors.base import Inbound, Intake, PlatformConnector
+from connectors.base import Intake
 from connectors.credentials import MissingCredential
 from connectors.registry import build
-from desk.connector_tables import Connector, ConnectorLink
+from connectors.submit import accept
+from desk.connector_tables import Connector
 from desk.db import read_session
 from desk.errors import NotFound, Unauthorized
-from desk.models import Message
-from desk.queue import submit_message
-from desk.scope import Scope
 from ground.settings import Settings
 
 log = logging.getLogger("replydesk.connectors")
-
-
-def accept(engine: Engine, connector: PlatformConnector, items: list[Inbound], intake: Intake) -> Intake:
-    row = connector.row
-    for item in items:
-        def link(session: Session, message: Message, item: Inbound = item) -> None:
-            session.add(ConnectorLink(message_id=message.id or 0, connector_id=row.id or 0,
-                                      reply_to=item.reply_to, permalink=item.permalink))
-
-        message, created = submit_message(engine, item.message, row.workspace, scope=Scope.of([row.workspace]),
-                                          also=link)
-        (intake.accepted if created else intake.duplicates).append(message.id or 0)
-    return intake
 
 
 def active_connector(engine: Engine, connector_id: int) -> Connector:

@@ -6,6 +6,7 @@ from connectors.base import PlatformConnector
 from connectors.credentials import Secrets
 from connectors.discourse import DiscourseConnector
 from connectors.meta import MetaConnector
+from connectors.reddit import RedditConnector
 from desk.connector_tables import Connector
 from desk.errors import BadRequest
 from ground.settings import Settings
@@ -13,6 +14,7 @@ from ground.settings import Settings
 PLATFORMS: dict[str, type[PlatformConnector]] = {
     DiscourseConnector.platform: DiscourseConnector,
     MetaConnector.platform: MetaConnector,
+    RedditConnector.platform: RedditConnector,
 }
 
 

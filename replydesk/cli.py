@@ -183,3 +183,7 @@ for _command in (cli_knowledge.ingest, cli_knowledge.search, cli_knowledge.reind
 
 if __name__ == "__main__":
     main()
+
+from replydesk.cli_connectors import connectors_app  # noqa: E402
+
+app.add_typer(connectors_app, name="connectors")

@@ -18,7 +18,8 @@ from testkit.live import LiveServer, make_settings, wait_for
 
 @pytest.fixture(scope="module")
 def desk(tmp_path_factory: pytest.TempPathFactory, sample_chroma: Path) -> Iterator[LiveServer]:
-    settings = make_settings(tmp_path_factory.mktemp("connectors"), delivery_timeout=1.0)
+    # Pollers and gateways are driven by the tests themselves (a poller they can kill, a gateway they watch).
+    settings = make_settings(tmp_path_factory.mktemp("connectors"), delivery_timeout=1.0, connectors_enabled=False)
     shutil.copytree(sample_chroma, settings.chroma_dir)
     server = LiveServer(settings).start()
     yield server
