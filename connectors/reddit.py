@@ -116,6 +116,10 @@ class RedditConnector(PlatformConnector):
         """Items newer than ``cursor``, oldest first, a page at a time."""
         name, _, created = cursor.partition("@")
         while True:
+            if not name:  # the stream was empty when we started: all it holds now is new
+                page = self._listing(path, limit=PAGE)
+                yield from reversed(page)
+                return
             page = self._listing(path, before=name, limit=PAGE)
             if not page and created:
                 # ``before`` answers nothing when its item was deleted: fall back to the newest page and
@@ -140,6 +144,7 @@ class RedditConnector(PlatformConnector):
                 backfill = int(self.config.get("backfill") or 0)
                 first = self._listing(path, limit=max(1, min(backfill, PAGE)))
                 if not first:
+                    save_cursor(engine, self.row.id or 0, stream, "@0")  # empty: everything later is new
                     continue
                 if not backfill:
                     save_cursor(engine, self.row.id or 0, stream, _cursor_of(first[0]))

@@ -45,6 +45,7 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     body: Any = None
     stall: float = 0.0  # handle the request, then wait this long before answering
+    skip: int = 0  # let this many matching requests through first
 
 
 class PlatformServer:
@@ -96,17 +97,21 @@ class PlatformServer:
             for _ in range(times):
                 self.faults.append(Fault(method, re.compile(pattern + "$"), status, headers or {}, body or {}))
 
-    def stall(self, method: str, pattern: str, seconds: float) -> None:
-        """The next matching request is handled (the post exists), then answered after ``seconds``."""
+    def stall(self, method: str, pattern: str, seconds: float, skip: int = 0) -> None:
+        """The next matching request (after ``skip``) is handled (the post exists), then answered after
+        ``seconds``."""
         with self.lock:
-            self.faults.append(Fault(method, re.compile(pattern + "$"), stall=seconds))
+            self.faults.append(Fault(method, re.compile(pattern + "$"), stall=seconds, skip=skip))
 
     def handle(self, request: Request) -> tuple[int, dict[str, str], Any, float]:
         with self.lock:
             self.calls.append(request)
             fault = next((f for f in self.faults if f.method == request.method and f.pattern.match(request.path)),
                          None)
-            if fault is not None:
+            if fault is not None and fault.skip:
+                fault.skip -= 1
+                fault = None
+            elif fault is not None:
                 self.faults.remove(fault)
             if fault is not None and fault.status is not None:
                 return fault.status, fault.headers, fault.body, 0.0
