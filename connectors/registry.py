@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from connectors.base import PlatformConnector
 from connectors.credentials import Secrets
+from connectors.discord import DiscordConnector
 from connectors.discourse import DiscourseConnector
 from connectors.meta import MetaConnector
 from connectors.reddit import RedditConnector
@@ -12,6 +13,7 @@ from desk.errors import BadRequest
 from ground.settings import Settings
 
 PLATFORMS: dict[str, type[PlatformConnector]] = {
+    DiscordConnector.platform: DiscordConnector,
     DiscourseConnector.platform: DiscourseConnector,
     MetaConnector.platform: MetaConnector,
     RedditConnector.platform: RedditConnector,

@@ -90,10 +90,14 @@ class ConnectorRunner:
         thread.start()
         return thread
 
+    def start_gateways(self) -> None:
+        """Start a gateway thread for each gateway connector without one (and stop removed ones)."""
+        self._reconcile_gateways(self._start_gateway)
+
     def run_forever(self, stop: threading.Event) -> None:
         while not stop.is_set():
             try:
-                self._reconcile_gateways(self._start_gateway)
+                self.start_gateways()
                 self.poll_once()
             except Exception:
                 log.exception("connector runner error")
