@@ -82,11 +82,14 @@ def get_connector(engine: Engine, connector_id: int, *, scope: Scope) -> Connect
 
 
 def remove_connector(engine: Engine, connector_id: int, actor: Actor, *, scope: Scope) -> Connector:
-    """Stop taking events and polling; messages already taken keep their link (their replies still go)."""
+    """Stop taking events and polling; messages already taken keep their link (their replies still go).
+    Removing a removed connector answers it as it is (a retried DELETE is not an error)."""
     with session_scope(engine) as session:
         row = session.get(Connector, connector_id)
-        if row is None or row.removed_at is not None or not scope.allows(row.workspace):
+        if row is None or not scope.allows(row.workspace):
             raise NotFound("connector not found")
+        if row.removed_at is not None:
+            return row
         row.removed_at = utcnow()
         session.add(row)
         audit_other(session, actor, "connector.remove", row.workspace, connector=row.name)
