@@ -78,7 +78,8 @@ async def receive_events(connector_id: IdPath, request: Request, ctx: ContextDep
     return ConnectorIntake(accepted=result.accepted, duplicates=result.duplicates, ignored=result.ignored)
 
 
-@router.get("/{connector_id}/events", response_class=PlainTextResponse, responses=responses(BAD_REQUEST, NOT_FOUND, {
+@router.get("/{connector_id}/events", response_model=None, responses=responses(BAD_REQUEST, NOT_FOUND, {
+    200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "The challenge, echoed."},
     403: {"model": ErrorOut, "description": "The verify token does not match."}}))
 def subscribe_challenge(connector_id: IdPath, request: Request, ctx: ContextDep) -> PlainTextResponse:
     """The platform's subscription handshake (Meta: ``hub.mode``, ``hub.verify_token``, ``hub.challenge``)."""
