@@ -76,7 +76,7 @@ def add(
         elif sep:
             _fail(f"--secret {key}=…: give env:VARIABLE, or --secret {key} alone to be prompted (never the value)")
         else:
-            credentials[key] = Credential(value=typer.prompt(f"{key}", hide_input=True))
+            credentials[key] = Credential(value=typer.prompt(f"{key}", hide_input=True, err=True))
     settings = get_settings()
     try:
         row = add_connector(settings, _engine(), workspace=workspace or settings.workspace, name=name,
