@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from bench import evals, graph, hardening, insights, knowledge, loop, queue, relevance, triage_labels
+from bench import connectors, evals, graph, hardening, insights, knowledge, loop, queue, relevance, triage_labels
 
 BENCHMARKS = {
     "loop": loop.main,
@@ -17,6 +17,7 @@ BENCHMARKS = {
     "hardening": hardening.main,
     "relevance": relevance.main,
     "triage-labels": triage_labels.main,
+    "connectors": connectors.main,
 }
 
 

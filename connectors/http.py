@@ -12,6 +12,7 @@ platform keeps one guarded, redacting stack for every server-side request.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -56,16 +57,27 @@ class PlatformHttp:
     def __init__(self, settings: Any, base_url: str, *, platform: str, rate_wait: RateWait, reason: Reason,
                  budget: Budget = _no_budget, headers: dict[str, str] | None = None,
                  inline_wait: float = INLINE_WAIT) -> None:
-        self.client = guarded_client(settings, settings.delivery_timeout)
-        self.client.base_url = httpx.URL(base_url.rstrip("/") + "/")
-        self.client.headers.update(headers or {})
+        self.settings, self.base_url, self.headers = settings, base_url, headers or {}
+        self._client: httpx.Client | None = None  # made on first use: verifying a pushed event needs none
+        self._made = threading.Lock()
         self.platform = platform
         self.rate_wait, self.reason, self.budget = rate_wait, reason, budget
         self.inline_wait = inline_wait
         self.resume_at = 0.0  # monotonic time before which the spent budget says not to call
 
+    @property
+    def client(self) -> httpx.Client:
+        with self._made:
+            if self._client is None:
+                client = guarded_client(self.settings, self.settings.delivery_timeout)
+                client.base_url = httpx.URL(self.base_url.rstrip("/") + "/")
+                client.headers.update(self.headers)
+                self._client = client
+            return self._client
+
     def close(self) -> None:
-        self.client.close()
+        if self._client is not None:
+            self._client.close()
 
     def _pause(self) -> None:
         wait = self.resume_at - time.monotonic()

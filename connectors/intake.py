@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import threading
 from collections.abc import Mapping
 
 from sqlalchemy.engine import Engine
 
-from connectors.base import Intake
+from connectors.base import Intake, PlatformConnector
 from connectors.credentials import MissingCredential
 from connectors.registry import build
 from connectors.submit import accept
@@ -27,25 +29,42 @@ def active_connector(engine: Engine, connector_id: int) -> Connector:
     return row
 
 
+class _Connectors:
+    """Built connectors kept per process (an HTTP client per event would cost more than the event), rebuilt
+    when the stored row changes."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.built: dict[int, tuple[str, PlatformConnector]] = {}
+
+    def get(self, settings: Settings, row: Connector) -> PlatformConnector:
+        stamp = json.dumps([row.config, row.secrets, str(settings.data_dir)], sort_keys=True, default=str)
+        with self.lock:
+            known = self.built.get(row.id or 0)
+            if known is not None and known[0] == stamp:
+                return known[1]
+            if known is not None:
+                known[1].close()
+            connector = build(settings, row)
+            self.built[row.id or 0] = (stamp, connector)
+            return connector
+
+
+_built = _Connectors()
+
+
 def receive_push(settings: Settings, engine: Engine, connector_id: int, headers: Mapping[str, str],
                  body: bytes) -> Intake:
     """A pushed event: the platform's signature over the raw body is checked before the body is parsed."""
-    connector = build(settings, active_connector(engine, connector_id))
+    connector = _built.get(settings, active_connector(engine, connector_id))
     try:
-        try:
-            connector.verify(headers, body)
-        except MissingCredential as exc:
-            log.error("connector %s cannot verify events: %s", connector.name, exc)
-            raise Unauthorized("this connector cannot verify signatures: its secret is not available") from None
-        intake = Intake()
-        return accept(engine, connector, connector.parse(headers, body, intake), intake)
-    finally:
-        connector.close()
+        connector.verify(headers, body)
+    except MissingCredential as exc:
+        log.error("connector %s cannot verify events: %s", connector.name, exc)
+        raise Unauthorized("this connector cannot verify signatures: its secret is not available") from None
+    intake = Intake()
+    return accept(engine, connector, connector.parse(headers, body, intake), intake)
 
 
 def answer_challenge(settings: Settings, engine: Engine, connector_id: int, params: Mapping[str, str]) -> str:
-    connector = build(settings, active_connector(engine, connector_id))
-    try:
-        return connector.challenge(params)
-    finally:
-        connector.close()
+    return _built.get(settings, active_connector(engine, connector_id)).challenge(params)
