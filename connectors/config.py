@@ -18,12 +18,12 @@ from connectors.registry import build, platform_class
 from desk.audit import Actor, audit_other
 from desk.connector_tables import Connector
 from desk.db import read_session, session_scope
-from desk.errors import BadRequest, Conflict, NotFound
+from desk.errors import BadRequest, Conflict, NotFound, UnprocessableEntity
 from desk.models import utcnow
 from desk.platforms import PlatformDeferred, PlatformRefused
 from desk.scope import Scope
 from ground.names import is_workspace_name
-from ground.outbound import OutboundRefused
+from ground.outbound import OutboundPolicy, OutboundRefused
 from ground.redact import redact
 from ground.settings import Settings
 
@@ -50,6 +50,13 @@ def add_connector(
         raise BadRequest(f"connector name {name!r}: lower-case letters, digits and '-' (like a workspace)")
     kind = platform_class(platform)
     kind.validate(config, credentials)
+    policy = OutboundPolicy.of(settings)
+    for key, url in config.items():  # platform addresses pass the outbound policy now, not at the first send
+        if key.endswith("_url"):
+            try:
+                policy.check_url(str(url))
+            except OutboundRefused as exc:
+                raise UnprocessableEntity(f"{key} refused: {exc}") from exc
     row = Connector(workspace=workspace, name=name, platform=platform, config=dict(config),
                     secrets={k: c.stored(settings) for k, c in credentials.items()})
     try:

@@ -96,7 +96,8 @@ class PlatformHttp:
                 self.resume_at = time.monotonic() + spent
             wait = self.rate_wait(response)
             if wait is not None:
-                reason = f"{self.platform} rate limit ({response.status_code}); retry in {wait:.1f} s"
+                said = redact(self.reason(response))
+                reason = f"{self.platform} rate limit ({response.status_code} {said}); retry in {wait:.1f} s"
                 if wait > self.inline_wait or attempt == TRIES - 1:
                     raise PlatformDeferred(max(wait, 1.0), reason)
                 log.info("%s", reason)

@@ -138,3 +138,24 @@ def test_connectors_test_says_what_is_missing_on_each_platform(desk: LiveServer)
             listed = admin.get("/v1/connectors").text
         for secret in (forum.api_key, graph.token, reddit.password, reddit.client_secret, discord.token):
             assert secret not in listed
+
+
+def test_a_platform_address_the_outbound_policy_refuses_is_refused_when_added(tmp_path: Path) -> None:
+    """OWASP API7: a connector pointed at an internal or metadata address is refused at configuration time."""
+    from connectors.config import Credential
+    from connectors.config import add_connector as add
+    from desk.db import migrate
+    from desk.errors import UnprocessableEntity
+    from desk.scope import INSTALLATION
+    from testkit.live import make_settings
+
+    settings = make_settings(tmp_path, outbound_allow="")  # as in production: loopback not allowed
+    migrate(settings)
+    engine = make_engine(settings)
+    for url in ("http://127.0.0.1:8080", "http://169.254.169.254/latest", "http://10.0.0.5"):
+        with pytest.raises(UnprocessableEntity, match="base_url refused"):
+            add(settings, engine, workspace="default", name="forum", platform="discourse",
+                config={"base_url": url, "username": "bot"},
+                credentials={"api_key": Credential(value="k"), "webhook_secret": Credential(value="s")},
+                actor=("test", "admin"), scope=INSTALLATION)
+    engine.dispose()

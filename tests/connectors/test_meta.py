@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from testkit.live import LiveServer
+from testkit.live import LiveServer, wait_for
 from testkit.platforms.meta import IG_USER_ID, PAGE_ID, MetaServer
 from tests.connectors.conftest import add_connector, approve, delivery_of, message_count, pending_draft
 
@@ -174,3 +174,26 @@ def test_private_replies_go_to_the_commenter(desk: LiveServer, graph: MetaServer
     assert graph.replies_to(comment["id"]) == []
     [sent] = [p for p in graph.private if p["recipient"]["comment_id"] == comment["id"]]
     assert sent["message"] == {"text": "Hi Pat, I've sent you the details privately."} and sent["from"] == PAGE_ID
+
+
+def test_a_long_rate_limit_defers_the_delivery_without_counting_or_dropping_it(
+    desk: LiveServer, graph: MetaServer, connector: dict[str, Any]
+) -> None:
+    comment = graph.comment("facebook", QUESTION, name="lou")
+    usage = json.dumps({PAGE_ID: [{"type": "pages", "call_count": 100, "estimated_time_to_regain_access": 5}]})
+    graph.fail("POST", r"/v21\.0/\w+/comments", 400, {"x-business-use-case-usage": usage},
+               {"error": {"message": "(#32) Page request limit reached", "type": "OAuthException", "code": 32}})
+    answer = _send(desk, connector, *graph.event(comment))
+    [message_id] = answer.json()["accepted"]
+    with desk.client("cm") as cm:
+        draft = pending_draft(cm, message_id)
+        approve(cm, draft, "Lou: 3-5 days.")
+
+        def deferred() -> dict[str, Any] | None:
+            rows = cm.get("/v1/deliveries", params={"draft_id": draft["id"]}).json()["data"]
+            return rows[0] if rows and rows[0]["last_error"] else None
+
+        delivery = wait_for(deferred)
+    assert delivery["status"] == "pending" and delivery["attempts"] == 0  # waiting its turn, not failing
+    assert "rate limited" in delivery["last_error"] and "Page request limit reached" in delivery["last_error"]
+    assert graph.replies_to(comment["id"]) == []
