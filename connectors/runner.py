@@ -33,6 +33,10 @@ def _active(engine: Engine, intake: str, only: int | None = None) -> list[Connec
 
 
 def record_error(engine: Engine, connector_id: int, error: str | None) -> None:
+    with read_session(engine) as session:  # most passes change nothing: no write transaction for them
+        row = session.get(Connector, connector_id)
+        if row is None or row.last_error == error:
+            return
     with session_scope(engine) as session:
         row = session.get(Connector, connector_id)
         if row is not None and row.last_error != error:

@@ -88,10 +88,13 @@ class Relay:
                 self._release([d for d, _m in claimed[n:]])
                 break
             try:
-                if delivery.workspace not in targets:
-                    targets[delivery.workspace] = self._target(delivery.workspace)
                 reply = self.platforms.send(delivery, message) if self.platforms is not None else None
-                sent.append((delivery, reply or self._send(delivery, message, targets[delivery.workspace])))
+                if reply is None:  # not a connector's message: the workspace's webhook (or the delivery log)
+                    if delivery.workspace not in targets:
+                        targets[delivery.workspace] = self._target(delivery.workspace)
+                    sent.append((delivery, self._send(delivery, message, targets[delivery.workspace])))
+                else:
+                    sent.append((delivery, reply))
             except PlatformDeferred as exc:  # a rate limit: later, and this attempt does not count
                 self._deferred(delivery, exc.wait, redact(str(exc)))
             except PlatformRefused as exc:  # for good: failed now, with the platform's reason
