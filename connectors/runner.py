@@ -77,8 +77,9 @@ class ConnectorRunner:
                 record_error(self.engine, row.id or 0, error[:1000])
         return done
 
-    def _reconcile_gateways(self, start: Callable[[Connector, threading.Event], threading.Thread]) -> None:
-        rows = {r.id or 0: r for r in _active(self.engine, "gateway")}
+    def _reconcile_gateways(self, start: Callable[[Connector, threading.Event], threading.Thread],
+                            only: set[int] | None = None) -> None:
+        rows = {r.id or 0: r for r in _active(self.engine, "gateway") if only is None or r.id in only}
         for gone in set(self.gateways) - set(rows):
             self.gateways.pop(gone)[1].set()
         for connector_id, row in rows.items():
@@ -94,9 +95,10 @@ class ConnectorRunner:
         thread.start()
         return thread
 
-    def start_gateways(self) -> None:
-        """Start a gateway thread for each gateway connector without one (and stop removed ones)."""
-        self._reconcile_gateways(self._start_gateway)
+    def start_gateways(self, only: set[int] | None = None) -> None:
+        """Start a gateway thread for each gateway connector (or those of ``only``) without one, and stop
+        those of removed connectors."""
+        self._reconcile_gateways(self._start_gateway, only)
 
     def run_forever(self, stop: threading.Event) -> None:
         while not stop.is_set():

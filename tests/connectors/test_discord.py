@@ -46,7 +46,7 @@ def support(discord: DiscordServer) -> str:
 def connector(desk: LiveServer, discord: DiscordServer, support: str) -> Iterator[dict[str, Any]]:
     row = _connector(desk, discord, "lumen-discord", [support])
     runner = ConnectorRunner(desk.settings, desk.engine)
-    runner.start_gateways()
+    runner.start_gateways({row["id"]})
     wait_for(lambda: discord.connected() == 1)
     yield row
     runner.close()
@@ -200,7 +200,7 @@ def test_a_missing_message_content_intent_is_said_clearly(desk: LiveServer) -> N
         general = lax.channel("general")
         blank = _connector(desk, lax, "blank-content", [general])
         runner = ConnectorRunner(desk.settings, desk.engine)
-        runner.start_gateways()
+        runner.start_gateways({refused["id"], blank["id"]})
         try:
             with desk.client("admin") as admin:
                 def error_of(row: dict[str, Any]) -> str | None:
@@ -216,3 +216,18 @@ def test_a_missing_message_content_intent_is_said_clearly(desk: LiveServer) -> N
             assert "Privileged Gateway Intents" in intent["detail"]
         finally:
             runner.close()
+
+
+def test_a_rejected_bot_token_is_shown_on_the_connector(desk: LiveServer, discord: DiscordServer) -> None:
+    os.environ["TEST_DISCORD_WRONG_TOKEN"] = "not-the-token"
+    wrong = add_connector(desk, {"name": "wrong-token", "platform": "discord", "config": {
+        "api_url": discord.api_url}, "credentials": {"bot_token": {"env": "TEST_DISCORD_WRONG_TOKEN"}}})
+    runner = ConnectorRunner(desk.settings, desk.engine)
+    runner.start_gateways({wrong["id"]})
+    try:
+        with desk.client("admin") as admin:
+            error = wait_for(lambda: admin.get(f"/v1/connectors/{wrong['id']}").json()["last_error"])
+    finally:
+        runner.close()
+    assert "cannot reach the gateway" in error and "401" in error
+    assert "not-the-token" not in error
