@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -15,7 +16,10 @@ from desk.connector_tables import Connector
 from desk.errors import BadRequest
 from desk.inbound import MessageCreate
 from desk.platforms import PlatformRefused, PlatformReply
+from ground.redact import redact
 from ground.settings import Settings
+
+log = logging.getLogger("replydesk.connectors")
 
 
 @dataclass(frozen=True)
@@ -142,6 +146,16 @@ class PlatformConnector:
     # -- configuration check --------------------------------------------------------------------------
     def check(self) -> list[Check]:
         raise NotImplementedError
+
+
+def best_effort(what: str, fetch: Callable[[], list[dict[str, str]]]) -> list[dict[str, str]]:
+    """Thread context is a help, not a condition: when the platform cannot give it, the message is taken
+    without it (an event must not be refused, or a poller stuck, for want of its context)."""
+    try:
+        return fetch()
+    except Exception as exc:
+        log.warning("no thread context for %s: %s", what, redact(f"{type(exc).__name__}: {exc}"))
+        return []
 
 
 def same_text(a: str, b: str) -> bool:

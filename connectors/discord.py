@@ -131,6 +131,8 @@ class DiscordConnector(PlatformConnector):
         if channel_id in channels:
             return True
         if channel_id not in self._parents:  # a thread is a channel whose parent may be watched
+            if len(self._parents) > 5000:
+                self._parents.clear()
             found = self.http.call("GET", f"/channels/{channel_id}", allow=(403, 404))
             self._parents[channel_id] = found.json().get("parent_id") if found.status_code == 200 else None
         return self._parents[channel_id] in channels

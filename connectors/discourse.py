@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from connectors.base import Capabilities, Check, Inbound, Intake, PlatformConnector, same_text
+from connectors.base import Capabilities, Check, Inbound, Intake, PlatformConnector, best_effort, same_text
 from connectors.http import PlatformHttp, header_seconds, json_reason
 from desk.errors import BadRequest, Unauthorized
 from desk.inbound import MessageCreate
@@ -113,7 +113,7 @@ class DiscourseConnector(PlatformConnector):
             intake.ignored.append(f"post {post['id']} has no text")
             return None
         topic_id, number = int(post["topic_id"]), int(post.get("post_number") or 1)
-        thread = self._earlier_turns(topic_id, number) if number > 1 else []
+        thread = best_effort(f"topic {topic_id}", lambda: self._earlier_turns(topic_id, number)) if number > 1 else []
         message = MessageCreate(
             external_id=f"{self.name}/{post['id']}", platform=self.platform,
             author={"id": str(post.get("user_id") or post.get("username")), "handle": str(post.get("username")),

@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from connectors.base import Capabilities, Check, Inbound, Intake, PlatformConnector, same_text
+from connectors.base import Capabilities, Check, Inbound, Intake, PlatformConnector, best_effort, same_text
 from connectors.http import PlatformHttp, json_reason
 from desk.errors import BadRequest, Forbidden, Unauthorized
 from desk.inbound import MessageCreate
@@ -42,8 +42,8 @@ def _usage(response: httpx.Response, header: str) -> dict[str, Any]:
 
 class MetaConnector(PlatformConnector):
     platform = "meta"
-    capabilities = Capabilities(intake="push", dm=True, rate_limits="error codes 4/17/32/613, X-App-Usage, "
-                                "X-Business-Use-Case-Usage", max_reply_chars=2_200)
+    capabilities = Capabilities(intake="push", dm=True, thread_context=True, max_reply_chars=2_200,
+                                rate_limits="error codes 4/17/32/613, X-App-Usage, X-Business-Use-Case-Usage")
     config_keys = {"page_id": "the Facebook Page's id"}
     optional_keys = {"ig_user_id": "the Instagram professional account's id (for Instagram comments)",
                      "graph_url": f"the Graph API base (default {GRAPH})",
@@ -55,6 +55,7 @@ class MetaConnector(PlatformConnector):
                    "verify_token": "the verify token you typed in the app's webhook settings"}
 
     def make_http(self) -> PlatformHttp:
+        self._posts: dict[str, list[dict[str, str]]] = {}
         headers = {}
         if "page_access_token" in self.secrets:
             headers["Authorization"] = f"Bearer {self.secrets.get('page_access_token')}"
@@ -128,9 +129,21 @@ class MetaConnector(PlatformConnector):
     def _message(self, platform: str, comment_id: str, author: dict[str, Any], text: str, thread: str,
                  when: Any) -> MessageCreate:
         received = datetime.fromtimestamp(int(when), UTC) if isinstance(when, int | float) else when
+        field = "message" if platform == "facebook" else "caption"
+        turns = best_effort(thread, lambda: self._post_turn(thread, field))
         return MessageCreate(external_id=f"{self.name}/{comment_id}", platform=platform, author=author,
-                             text=text[:20_000], thread_id=f"{self.name}/{thread}", public=True,
+                             text=text[:20_000], thread_id=f"{self.name}/{thread}", thread=turns, public=True,
                              received_at=received)
+
+    def _post_turn(self, post_id: str, field: str) -> list[dict[str, str]]:
+        """The post (Facebook) or media caption (Instagram) the comment is under, as the thread's first turn."""
+        if post_id not in self._posts:
+            if len(self._posts) > 1000:  # a cache of recent posts, not a copy of the Page
+                self._posts.clear()
+            found = self.http.call("GET", f"/{post_id}", params={"fields": f"{field},from,username"}).json()
+            author = (found.get("from") or {}).get("name") or found.get("username") or "page"
+            self._posts[post_id] = [{"author": str(author), "text": str(found.get(field) or "")[:20_000]}]
+        return [t for t in self._posts[post_id] if t["text"]]
 
     def _facebook_comment(self, value: Mapping[str, Any], intake: Intake) -> Inbound | None:
         if value.get("item") != "comment" or value.get("verb") != "add":

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 from sqlalchemy.engine import Engine
 
-from connectors.base import Capabilities, Check, Inbound, Intake, PlatformConnector, same_text
+from connectors.base import Capabilities, Check, Inbound, Intake, PlatformConnector, best_effort, same_text
 from connectors.cursors import load_cursor, save_cursor
 from connectors.http import PlatformHttp, header_seconds, json_reason
 from connectors.submit import accept
@@ -168,7 +168,7 @@ class RedditConnector(PlatformConnector):
         if kind == "t1":
             text = str(data.get("body") or "")
             link_id = str(data.get("link_id") or "")
-            thread = self._submission_turn(link_id)
+            thread = best_effort(link_id, lambda: self._submission_turn(link_id))
         elif kind == "t3":
             text = "\n\n".join(p for p in (str(data.get("title") or ""), str(data.get("selftext") or "")) if p)
             link_id, thread = name, []
@@ -193,6 +193,8 @@ class RedditConnector(PlatformConnector):
         if not link_id:
             return []
         if link_id not in self._titles:
+            if len(self._titles) > 1000:  # a cache of recent posts, not a copy of the subreddit
+                self._titles.clear()
             things = self._listing("/api/info", id=link_id)
             post = things[0]["data"] if things else {}
             self._titles[link_id] = {"author": str(post.get("author") or "[deleted]"), "text": "\n\n".join(

@@ -26,6 +26,7 @@ class MetaServer(PlatformServer):
         super().__init__()
         self.token, self.app_secret = token, app_secret
         self.comments: dict[str, dict[str, Any]] = {}
+        self.posts: dict[str, dict[str, Any]] = {}  # Page posts and Instagram media, by id
         self.private: list[dict[str, Any]] = []
         self._ids = itertools.count(5000)
         v = r"/v\d+\.\d+"
@@ -34,6 +35,7 @@ class MetaServer(PlatformServer):
         self.route("POST", v + r"/(\d+)/mentions", self._mention_reply)
         self.route("POST", v + r"/([\w]+)/(comments|replies)", self._reply)
         self.route("GET", v + r"/([\w]+)/(comments|replies)", self._list)
+        self.route("GET", v + r"/(\d+_\d+)", self._post)
         self.route("GET", v + r"/(\d+)", self._node)
 
     @property
@@ -42,7 +44,8 @@ class MetaServer(PlatformServer):
 
     # -- state and events -----------------------------------------------------------------------------
     def comment(self, network: str, text: str, author_id: str = "9001", name: str = "dana_rides",
-                parent_id: str | None = None) -> dict[str, Any]:
+                parent_id: str | None = None, post_text: str = "New this week: the Commuter in forest green.",
+                ) -> dict[str, Any]:
         with self.lock:
             post_id = f"{PAGE_ID}_{next(self._ids)}"
             cid = f"{post_id.split('_')[1]}_{next(self._ids)}" if network == "facebook" else str(next(self._ids))
@@ -50,6 +53,8 @@ class MetaServer(PlatformServer):
                    "username": name}, "post_id": post_id, "media_id": str(next(self._ids)), "parent_id": parent_id,
                    "replies": []}
             self.comments[cid] = row
+            self.posts[post_id] = {"id": post_id, "message": post_text, "from": {"id": PAGE_ID, "name": "Lumen Bikes"}}
+            self.posts[row["media_id"]] = {"id": row["media_id"], "caption": post_text, "username": "lumenbikes"}
             return row
 
     def replies_to(self, comment_id: str) -> list[dict[str, Any]]:
@@ -88,9 +93,17 @@ class MetaServer(PlatformServer):
             return graph_error("Invalid OAuth access token - Cannot parse access token", 190)
         return 200, {}, {"id": PAGE_ID, "name": "Lumen Bikes"}
 
+    def _post(self, request: Request, match: re.Match[str]) -> Answer:
+        post = self.posts.get(match.group(1))
+        if post is None:
+            return graph_error(f"Unsupported get request. Object with ID '{match.group(1)}' does not exist", 100)
+        return 200, {}, post
+
     def _node(self, request: Request, match: re.Match[str]) -> Answer:
         if not self._authorized(request):
             return graph_error("Invalid OAuth access token - Cannot parse access token", 190)
+        if match.group(1) in self.posts:
+            return 200, {}, self.posts[match.group(1)]
         if match.group(1) != IG_USER_ID:
             return graph_error(f"Unsupported get request. Object with ID '{match.group(1)}' does not exist", 100)
         fields = request.arg("fields") or ""

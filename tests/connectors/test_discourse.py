@@ -161,3 +161,16 @@ def test_a_deleted_topic_fails_the_delivery_with_the_platforms_reason(
         failed = delivery_of(cm, draft["id"], status="failed")
     assert "refused by discourse: 404" in failed["last_error"]
     assert "could not be found" in failed["last_error"]
+
+
+def test_a_post_is_taken_without_context_when_the_forum_cannot_give_it(
+    desk: LiveServer, forum: DiscourseServer, connector: dict[str, Any]
+) -> None:
+    first = forum.new_topic("Context", "Opening post.", username="sam")
+    post = forum.add_post(first["topic_id"], QUESTION, "noor", 9)
+    forum.fail("GET", r"/t/\d+\.json", 503, body={"errors": ["maintenance"]}, times=4)
+    answer = _send(desk, connector, *forum.event("post_created", post))
+    assert answer.status_code == 200, answer.text
+    [message_id] = answer.json()["accepted"]
+    with desk.client("cm") as cm:
+        assert pending_draft(cm, message_id)["message"]["thread"] == []

@@ -78,6 +78,7 @@ def test_a_facebook_comment_is_answered_once_in_place(
     message = draft["message"]
     assert (message["platform"], message["author"]["id"]) == ("facebook", "9001")
     assert message["thread_id"] == f"lumen-meta/{comment['post_id']}"
+    assert message["thread"] == [{"author": "Lumen Bikes", "text": "New this week: the Commuter in forest green."}]
     [reply] = graph.replies_to(comment["id"])
     assert reply["message"] == "Hi Dana, 3-5 working days."
     assert delivery["platform_post_id"] == reply["id"]
@@ -90,6 +91,8 @@ def test_an_instagram_comment_is_answered_once_in_place(
     comment = graph.comment("instagram", QUESTION, author_id="7001", name="kim.rides")
     draft, delivery = _answer(desk, connector, graph.event(comment), "Hi Kim, 3-5 working days.")
     assert (draft["message"]["platform"], draft["message"]["author"]["handle"]) == ("instagram", "kim.rides")
+    caption = "New this week: the Commuter in forest green."
+    assert draft["message"]["thread"] == [{"author": "lumenbikes", "text": caption}]  # the media's caption
     assert [r["text"] for r in graph.replies_to(comment["id"])] == ["Hi Kim, 3-5 working days."]
     assert delivery["platform_post_id"] == graph.replies_to(comment["id"])[0]["id"]
 
