@@ -1,5 +1,6 @@
-"""Reddit: polls chosen subreddits' new comments and posts and the account's inbox (comment replies and
-username mentions) with a cursor per stream; replies as comments (``POST /api/comment``).
+"""Reddit: polls chosen subreddits' new comments and posts and the account's inbox (comment replies,
+username mentions, private messages) with a cursor per stream; replies as comments, and to a private
+message privately (both ``POST /api/comment`` with the parent's fullname).
 
 OAuth2 as Reddit documents it: a "script" app (password grant) or an installed/web app's refresh token,
 exchanged at ``/api/v1/access_token`` for a bearer token used on ``oauth.reddit.com``. Listings are read with
@@ -47,7 +48,7 @@ def _budget(response: httpx.Response) -> float:
 
 class RedditConnector(PlatformConnector):
     platform = "reddit"
-    capabilities = Capabilities(intake="pull", thread_context=True,
+    capabilities = Capabilities(intake="pull", dm=True, thread_context=True,
                                 rate_limits="X-Ratelimit-Remaining/Reset, 429, RATELIMIT errors",
                                 max_reply_chars=10_000)
     config_keys = {"username": "the Reddit account replies are posted as"}
@@ -172,8 +173,12 @@ class RedditConnector(PlatformConnector):
         elif kind == "t3":
             text = "\n\n".join(p for p in (str(data.get("title") or ""), str(data.get("selftext") or "")) if p)
             link_id, thread = name, []
+        elif kind == "t4":  # a private message in the inbox: answered privately, in its conversation
+            text = str(data.get("body") or "")
+            link_id = str(data.get("first_message_name") or name)
+            thread = []
         else:
-            intake.ignored.append(f"{name or kind}: private messages are not taken")
+            intake.ignored.append(f"{name or kind}: not a comment, post or private message")
             return None
         if not text.strip() or text in ("[deleted]", "[removed]"):
             intake.ignored.append(f"{name} has no text")
@@ -182,7 +187,7 @@ class RedditConnector(PlatformConnector):
         message = MessageCreate(
             external_id=f"{self.name}/{name}", platform=self.platform,
             author={"id": str(data.get("author_fullname") or data.get("author")), "handle": str(data.get("author"))},
-            text=text[:20_000], thread_id=f"{self.name}/{link_id}", thread=thread, public=True,
+            text=text[:20_000], thread_id=f"{self.name}/{link_id}", thread=thread, public=kind != "t4",
             received_at=datetime.fromtimestamp(float(created), UTC) if created else None,
         )
         permalink = f"https://www.reddit.com{data['permalink']}" if data.get("permalink") else None
@@ -218,11 +223,16 @@ class RedditConnector(PlatformConnector):
         return self._reply(things[0]["data"])
 
     def _reply(self, data: Mapping[str, Any]) -> PlatformReply:
-        link = f"https://www.reddit.com{data['permalink']}" if data.get("permalink") else None
+        if str(data.get("name", "")).startswith("t4_"):
+            link: str | None = f"https://www.reddit.com/message/messages/{data.get('id')}"
+        else:
+            link = f"https://www.reddit.com{data['permalink']}" if data.get("permalink") else None
         return PlatformReply(target=f"reddit:{self.name}", post_id=str(data.get("name") or data.get("id")), url=link)
 
     def find_reply(self, reply_to: Mapping[str, Any], text: str) -> PlatformReply | None:
-        for child in self._listing(f"/user/{self.me}/comments", limit=100, sort="new"):
+        private = str(reply_to["thing_id"]).startswith("t4_")
+        mine = "/message/sent" if private else f"/user/{self.me}/comments"
+        for child in self._listing(mine, limit=100, sort="new"):
             data = child.get("data") or {}
             if data.get("parent_id") == reply_to["thing_id"] and same_text(str(data.get("body") or ""), text):
                 return self._reply(data)

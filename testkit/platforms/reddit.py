@@ -35,6 +35,7 @@ class RedditServer(PlatformServer):
         self.route("GET", r"/r/(\w+)/(comments|new)", self._subreddit)
         self.route("GET", r"/r/(\w+)/about", self._about)
         self.route("GET", r"/message/inbox", self._inbox)
+        self.route("GET", r"/message/sent", self._sent)
         self.route("GET", r"/api/info", self._info)
         self.route("POST", r"/api/comment", self._comment)
         self.route("GET", r"/user/(\w+)/comments", self._user_comments)
@@ -60,6 +61,11 @@ class RedditServer(PlatformServer):
         return self._thing("t1", subreddit=parent["subreddit"], body=body, author=author,
                            author_fullname=f"t2_{author}", parent_id=parent["name"], link_id=link_id,
                            inbox=inbox, was_comment=True)
+
+    def private_message(self, body: str, author: str = "dana_rides", subject: str = "Order") -> dict[str, Any]:
+        """A private message to the account (it lands in the inbox)."""
+        return self._thing("t4", subreddit="", body=body, author=author, subject=subject, dest=self.username,
+                           inbox=True, was_comment=False, parent_id=None, first_message_name=None)
 
     def replies_to(self, fullname: str) -> list[dict[str, Any]]:
         with self.lock:
@@ -114,6 +120,10 @@ class RedditServer(PlatformServer):
     def _inbox(self, request: Request, _match: re.Match[str]) -> Answer:
         return self._listing(request, [t for t in self._visible() if t.get("inbox")])
 
+    def _sent(self, request: Request, _match: re.Match[str]) -> Answer:
+        return self._listing(request, [t for t in self._visible() if t["name"].startswith("t4")
+                                       and t["author"] == self.username])
+
     def _user_comments(self, request: Request, match: re.Match[str]) -> Answer:
         return self._listing(request, [t for t in self._visible() if t["author"] == match.group(1)
                                        and t["name"].startswith("t1")])
@@ -138,5 +148,10 @@ class RedditServer(PlatformServer):
         if parent is None or parent["name"] in self.deleted:
             return 200, dict(RATE), {"json": {"errors": [["DELETED_COMMENT", "that comment has been deleted",
                                                           "parent"]]}}
-        row = self.comment(parent, form.get("text", ""), author=self.username)
-        return 200, dict(RATE), {"json": {"errors": [], "data": {"things": [{"kind": "t1", "data": row}]}}}
+        if parent["name"].startswith("t4_"):  # a reply to a private message is a private message
+            row = self._thing("t4", subreddit="", body=form.get("text", ""), author=self.username,
+                              dest=parent["author"], parent_id=parent["name"], inbox=False,
+                              first_message_name=parent.get("first_message_name") or parent["name"])
+        else:
+            row = self.comment(parent, form.get("text", ""), author=self.username)
+        return 200, dict(RATE), {"json": {"errors": [], "data": {"things": [{"kind": row["name"][:2], "data": row}]}}}

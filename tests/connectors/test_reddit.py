@@ -193,3 +193,15 @@ def test_a_poller_killed_mid_page_resumes_with_no_gap_and_no_duplicate(
     assert taken == [f"lumen-kill/{c['name']}" for c in comments]  # the rest, once each, in order
     listing = [c for c in reddit.calls if c.path == "/r/killtest/comments"][-1]
     assert listing.query["before"] == [comments[1]["name"]]  # resumed from the cursor, not from the start
+
+
+def test_a_private_message_is_answered_privately_once(
+    desk: LiveServer, reddit: RedditServer, runner: ConnectorRunner, connector: dict[str, Any]
+) -> None:
+    pm = reddit.private_message("Where is my order 1234?", author="pat")
+    reddit.stall("POST", r"/api/comment", 3.0)  # accepted, answered late: found in /message/sent, not resent
+    draft, delivery = _answer(desk, runner, connector, pm, "Hi Pat, it left our warehouse today.")
+    assert draft["message"]["public"] is False
+    [reply] = reddit.replies_to(pm["name"])
+    assert reply["name"].startswith("t4_") and reply["dest"] == "pat"
+    assert delivery["platform_post_id"] == reply["name"] and delivery["attempts"] >= 2
