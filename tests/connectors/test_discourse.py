@@ -174,3 +174,21 @@ def test_a_post_is_taken_without_context_when_the_forum_cannot_give_it(
     [message_id] = answer.json()["accepted"]
     with desk.client("cm") as cm:
         assert pending_draft(cm, message_id)["message"]["thread"] == []
+
+
+def test_an_oversized_event_is_413_and_a_removed_connector_takes_nothing(
+    desk: LiveServer, forum: DiscourseServer
+) -> None:
+    os.environ["TEST_FORUM_HOOK_SECRET"] = forum.webhook_secret
+    extra = add_connector(desk, {
+        "name": "forum-extra", "platform": "discourse",
+        "config": {"base_url": forum.url, "username": forum.username},
+        "credentials": {"api_key": {"value": forum.api_key}, "webhook_secret": {"env": "TEST_FORUM_HOOK_SECRET"}},
+    })
+    huge = b"{" + b" " * (300 * 1024) + b"}"
+    assert _send(desk, extra, {"content-type": "application/json", "x-discourse-event": "post_created"},
+                 huge).status_code == 413
+    with desk.client("admin") as admin:
+        assert admin.delete(f"/v1/connectors/{extra['id']}").status_code == 200
+    post = forum.new_topic("After removal", QUESTION, username="zed")
+    assert _send(desk, extra, *forum.event("post_created", post)).status_code == 404
