@@ -87,8 +87,12 @@ class PlatformHttp:
             time.sleep(wait)
 
     def call(self, method: str, path: str, *, allow: tuple[int, ...] = (), **kwargs: Any) -> httpx.Response:
-        """One API call; statuses in ``allow`` are returned to the caller rather than raised."""
+        """One API call; statuses in ``allow`` are returned to the caller rather than raised. Retries stop
+        after a quarter of the relay's claim, so a delivery ends well before another relay may take it."""
+        give_up = time.monotonic() + float(getattr(self.settings, "delivery_claim_seconds", 60.0)) / 4
         for attempt in range(TRIES):
+            if attempt and time.monotonic() > give_up:
+                raise PlatformUnavailable(f"{self.platform} kept failing; retried later")
             self._pause()
             response = self.client.request(method, path.lstrip("/"), **kwargs)
             spent = self.budget(response)
