@@ -36,6 +36,7 @@ class DiscordServer(PlatformServer):
         self.identified: list[dict[str, Any]] = []
         self.resumed: list[dict[str, Any]] = []
         self.heartbeats = 0
+        self.bucket = {"x-ratelimit-limit": "5", "x-ratelimit-remaining": "4", "x-ratelimit-reset-after": "1"}
         self._clients: list[tuple[ServerConnection, threading.Lock]] = []
         self.gateway = serve(self._session, "127.0.0.1", 0)
         self.gateway_url = f"ws://127.0.0.1:{self.gateway.socket.getsockname()[1]}"
@@ -213,7 +214,7 @@ class DiscordServer(PlatformServer):
                       "message_reference": {**reference, "channel_id": channel_id} if reference else None,
                       "timestamp": datetime.now(UTC).isoformat(), "type": 19 if reference else 0}
             self.messages[channel_id].append(posted)
-        return 200, {"x-ratelimit-limit": "5", "x-ratelimit-remaining": "4", "x-ratelimit-reset-after": "1"}, posted
+        return 200, dict(self.bucket), posted
 
     def _history(self, request: Request, match: re.Match[str]) -> Answer:
         after = int(request.arg("after") or 0)

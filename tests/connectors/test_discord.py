@@ -231,3 +231,26 @@ def test_a_rejected_bot_token_is_shown_on_the_connector(desk: LiveServer, discor
         runner.close()
     assert "cannot reach the gateway" in error and "401" in error
     assert "not-the-token" not in error
+
+
+def test_a_burst_is_paced_by_the_bucket_headers_and_each_reply_posted_once(
+    desk: LiveServer, discord: DiscordServer, connector: dict[str, Any], support: str
+) -> None:
+    # One thread each: a newer message in the same thread would make the older drafts stale.
+    said = [discord.say(discord.channel(f"burst-{i}", parent_id=support), f"Question {i}: does the Trail fold?",
+                        username=f"burst{i}") for i in range(5)]
+    messages = [_message_of(desk, connector, s) for s in said]
+    discord.bucket = {"x-ratelimit-limit": "1", "x-ratelimit-remaining": "0", "x-ratelimit-reset-after": "0.2"}
+    discord.fail("POST", r"/api/v10/channels/\d+/messages", 429, {"retry-after": "1"},
+                 {"message": "You are being rate limited.", "retry_after": 0.2, "global": False}, times=2)
+    try:
+        with desk.client("cm") as cm:
+            drafts = [pending_draft(cm, m.id or 0) for m in messages]
+            for i, draft in enumerate(drafts):
+                approve(cm, draft, f"Reply {i}: it does not fold.")
+            for draft in drafts:
+                delivery_of(cm, draft["id"])
+    finally:
+        discord.bucket = {"x-ratelimit-limit": "5", "x-ratelimit-remaining": "4", "x-ratelimit-reset-after": "1"}
+    assert [[r["content"] for r in discord.replies_to(s)] for s in said] == [
+        [f"Reply {i}: it does not fold."] for i in range(5)]
