@@ -205,3 +205,15 @@ def test_a_private_message_is_answered_privately_once(
     [reply] = reddit.replies_to(pm["name"])
     assert reply["name"].startswith("t4_") and reply["dest"] == "pat"
     assert delivery["platform_post_id"] == reply["name"] and delivery["attempts"] >= 2
+
+
+def test_a_ratelimit_error_in_the_answer_defers_the_reply_then_posts_it_once(
+    desk: LiveServer, reddit: RedditServer, runner: ConnectorRunner, connector: dict[str, Any]
+) -> None:
+    comment = reddit.comment(reddit.post("lumenbikes", "New account"), QUESTION, author="nia")
+    reddit.fail("POST", r"/api/comment", 200, body={"json": {"errors": [
+        ["RATELIMIT", "Looks like you've been doing that a lot. Take a break for 1 second before trying again.",
+         "ratelimit"]]}})
+    _draft, delivery = _answer(desk, runner, connector, comment, "Nia: 3-5 days.")
+    assert [r["body"] for r in reddit.replies_to(comment["name"])] == ["Nia: 3-5 days."]
+    assert delivery["attempts"] == 1  # the deferred try was not counted
