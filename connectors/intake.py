@@ -7,15 +7,19 @@ import logging
 import threading
 from collections.abc import Mapping
 
+import httpx
 from sqlalchemy.engine import Engine
 
 from connectors.base import Intake, PlatformConnector
 from connectors.credentials import MissingCredential
+from connectors.http import PlatformUnavailable
 from connectors.registry import build
 from connectors.submit import accept
 from desk.connector_tables import Connector
 from desk.db import read_session
-from desk.errors import NotFound, Unauthorized
+from desk.errors import NotFound, Unauthorized, Unavailable
+from desk.platforms import PlatformDeferred, PlatformRefused
+from ground.redact import redact
 from ground.settings import Settings
 
 log = logging.getLogger("replydesk.connectors")
@@ -63,7 +67,16 @@ def receive_push(settings: Settings, engine: Engine, connector_id: int, headers:
         log.error("connector %s cannot verify events: %s", connector.name, exc)
         raise Unauthorized("this connector cannot verify signatures: its secret is not available") from None
     intake = Intake()
-    return accept(engine, connector, connector.parse(headers, body, intake), intake)
+    try:
+        items = connector.parse(headers, body, intake)
+    except PlatformRefused as exc:  # e.g. the topic is gone already: nothing to take, and nothing to retry
+        intake.ignored.append(redact(f"the platform refused a lookup: {exc}"))
+        items = []
+    except (PlatformUnavailable, PlatformDeferred, httpx.HTTPError) as exc:
+        # An event whose content must be fetched (a Discourse topic's first post, an Instagram mention) when
+        # the platform cannot answer: 503, and the platform delivers the event again later.
+        raise Unavailable(redact(f"{connector.platform} could not be read: {type(exc).__name__}: {exc}")) from None
+    return accept(engine, connector, items, intake)
 
 
 def answer_challenge(settings: Settings, engine: Engine, connector_id: int, params: Mapping[str, str]) -> str:

@@ -69,7 +69,9 @@ def test_connector(connector_id: IdPath, ctx: ContextDep, key: Admin) -> Connect
 
 @router.post("/{connector_id}/events", response_model=ConnectorIntake,
              responses=responses(BAD_REQUEST, NOT_FOUND, TOO_LARGE, {
-                 401: {"model": ErrorOut, "description": "The platform's signature is missing or wrong."}}))
+                 401: {"model": ErrorOut, "description": "The platform's signature is missing or wrong."},
+                 503: {"model": ErrorOut, "description": "The platform could not be read for the event's content; "
+                                                         "it sends the event again."}}))
 async def receive_events(connector_id: IdPath, request: Request, ctx: ContextDep) -> ConnectorIntake:
     """Events pushed by the platform, signed its way (Discourse, Meta); nothing is parsed before the check."""
     body = await read_capped(request, WEBHOOK_BODY)  # 413 from Content-Length, or as soon as it passes

@@ -192,3 +192,16 @@ def test_an_oversized_event_is_413_and_a_removed_connector_takes_nothing(
         assert admin.delete(f"/v1/connectors/{extra['id']}").status_code == 200
     post = forum.new_topic("After removal", QUESTION, username="zed")
     assert _send(desk, extra, *forum.event("post_created", post)).status_code == 404
+
+
+def test_topic_created_while_the_forum_is_down_is_503_for_a_redelivery(
+    desk: LiveServer, forum: DiscourseServer, connector: dict[str, Any]
+) -> None:
+    post = forum.new_topic("Down", "Is the shop open on Sunday?", username="ida")
+    before = message_count(desk)
+    forum.fail("GET", r"/t/\d+\.json", 503, body={"errors": ["maintenance"]}, times=4)
+    answer = _send(desk, connector, *forum.event("topic_created", post))
+    assert answer.status_code == 503 and "discourse could not be read" in answer.json()["detail"]
+    assert message_count(desk) == before
+    again = _send(desk, connector, *forum.event("topic_created", post))  # the forum sends it again later
+    assert again.status_code == 200 and len(again.json()["accepted"]) == 1
