@@ -25,6 +25,7 @@ from api.logs import RequestIdMiddleware
 from api.metrics import Metrics
 from api.routes import (
     audit,
+    connectors,
     deliveries,
     documents,
     draft_actions,
@@ -39,6 +40,8 @@ from api.routes import (
     webhooks,
     workspaces,
 )
+from connectors.delivery import ConnectorSender
+from connectors.runner import ConnectorRunner
 from console.router import error_page, is_console
 from console.router import install as install_console
 from desk.db import migrate
@@ -106,10 +109,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 threading.Thread(target=worker.run_forever, args=(stop,), name="replydesk-worker", daemon=True)
             )
         if settings.relay_enabled:
-            relay = Relay(settings, ctx.engine)
+            relay = Relay(settings, ctx.engine, platforms=ConnectorSender(settings, ctx.engine))
             threads.append(
                 threading.Thread(target=relay.run_forever, args=(stop,), name="replydesk-relay", daemon=True)
             )
+        if settings.connectors_enabled:
+            connector_runner = ConnectorRunner(settings, ctx.engine)
+            threads.append(threading.Thread(target=connector_runner.run_forever, args=(stop,),
+                                            name="replydesk-connectors", daemon=True))
         # Everything loaded so far (models, graph, libraries: a large heap) lives as long as the server;
         # frozen, a full collection no longer walks it. Unfrozen, each gen-2 collection paused every
         # request for 100-250 ms, which was the whole p99 of the queue benchmark.
@@ -133,7 +140,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _install_error_handlers(app)
     # draft_actions before drafts: POST /v1/drafts/bulk must not be read as a draft id.
     for module in (health, messages, draft_actions, drafts, deliveries, knowledge, keys, audit, workspaces,
-                   webhooks, evals, triage, insights, documents):
+                   webhooks, connectors, evals, triage, insights, documents):
         app.include_router(module.router)
     install_console(app)  # the web console at / (console/): pages, forms and its static files
     # Outermost first: request id; body caps; authentication of writes (nothing is read before it);

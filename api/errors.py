@@ -13,6 +13,7 @@ from desk.errors import (
     PreconditionRequired,
     TooLarge,
     Unauthorized,
+    Unavailable,
     UnprocessableEntity,
 )
 
@@ -28,6 +29,7 @@ _STATUS: dict[type[DeskError], int] = {
     TooLarge: 413,
     UnprocessableEntity: 422,
     PreconditionRequired: 428,
+    Unavailable: 503,
 }
 
 
@@ -41,5 +43,5 @@ def status_of(exc: DeskError) -> int:
 
 __all__ = [
     "ApiError", "BadRequest", "Conflict", "DeskError", "Forbidden", "NotFound", "PreconditionFailed",
-    "PreconditionRequired", "TooLarge", "Unauthorized", "UnprocessableEntity", "status_of",
+    "PreconditionRequired", "TooLarge", "Unauthorized", "Unavailable", "UnprocessableEntity", "status_of",
 ]

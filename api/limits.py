@@ -18,7 +18,8 @@ from knowledge.loaders import MAX_FILE_BYTES
 
 WEBHOOK_BODY = 256 * 1024
 UPLOAD_BODY = MAX_FILE_BYTES + 1024 * 1024  # the file plus the multipart envelope and the small form fields
-SIGNED_PATH = re.compile(r"^/v1/webhooks/(?!sources(?:/|$))[^/]+/?$")  # authenticated by signature, not a key
+# Authenticated by signature, not a key: inbound webhooks and the platform connectors' events routes.
+SIGNED_PATH = re.compile(r"^/v1/(?:webhooks/(?!sources(?:/|$))[^/]+|connectors/\d+/events)/?$")
 CONSOLE_UPLOAD_BODY = 4 * MAX_FILE_BYTES + 1024 * 1024  # the console's multi-file upload: several files at once
 _ROUTE_CAPS = ((SIGNED_PATH, WEBHOOK_BODY), (re.compile(r"^/v1/knowledge/documents/?$"), UPLOAD_BODY),
                (re.compile(r"^/knowledge/upload$"), CONSOLE_UPLOAD_BODY))

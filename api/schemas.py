@@ -170,6 +170,8 @@ class DeliveryPublic(BaseModel):
     created_at: datetime
     delivered_at: datetime | None
     next_attempt_at: datetime | None = None
+    platform_post_id: str | None = Field(default=None, description="Our reply's id on the platform (connectors).")
+    platform_url: Redacted | None = Field(default=None, description="Our reply's address on the platform.")
 
 
 class DeliveryList(BaseModel):

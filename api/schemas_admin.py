@@ -102,3 +102,54 @@ class WebhookSourcePublic(BaseModel):
 
 class WebhookSourceList(BaseModel):
     data: list[WebhookSourcePublic]
+
+
+class CredentialIn(Strict):
+    """A credential: the name of an environment variable of the server that holds it, or the value itself
+    (stored encrypted, never shown again)."""
+
+    env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+    value: str | None = Field(default=None, min_length=1, max_length=4096)
+
+
+class ConnectorCreate(Strict):
+    name: str = Field(pattern=WORKSPACE_PATTERN)
+    platform: Literal["discord", "reddit", "meta", "discourse"]
+    workspace: str | None = Field(default=None, pattern=WORKSPACE_PATTERN)
+    config: dict[str, Any] = Field(default_factory=dict)
+    credentials: dict[str, CredentialIn] = Field(default_factory=dict)
+
+
+class ConnectorPublic(BaseModel):
+    id: int
+    workspace: str
+    name: str
+    platform: str
+    intake: str
+    config: dict[str, Any]
+    credentials: dict[str, str] = Field(description="Where each credential comes from; never its value.")
+    capabilities: dict[str, Any]
+    events_path: str | None = Field(description="Where the platform posts events (push connectors).")
+    created_at: str
+    last_error: str | None
+
+
+class ConnectorList(BaseModel):
+    data: list[ConnectorPublic]
+
+
+class ConnectorCheck(BaseModel):
+    name: str
+    ok: bool
+    detail: str
+
+
+class ConnectorTest(BaseModel):
+    ok: bool
+    checks: list[ConnectorCheck]
+
+
+class ConnectorIntake(BaseModel):
+    accepted: list[int] = Field(description="Ids of the new messages.")
+    duplicates: list[int] = Field(description="Ids of messages already taken (a replayed event).")
+    ignored: list[str] = Field(description="Why the rest was not taken (our own post, an event type not taken).")

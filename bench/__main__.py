@@ -5,7 +5,19 @@ from __future__ import annotations
 import argparse
 import logging
 
-from bench import console, evals, graph, hardening, insights, knowledge, loop, queue, relevance, triage_labels
+from bench import (
+    connectors,
+    console,
+    evals,
+    graph,
+    hardening,
+    insights,
+    knowledge,
+    loop,
+    queue,
+    relevance,
+    triage_labels,
+)
 
 BENCHMARKS = {
     "loop": loop.main,
@@ -18,6 +30,7 @@ BENCHMARKS = {
     "relevance": relevance.main,
     "triage-labels": triage_labels.main,
     "console": console.main,
+    "connectors": connectors.main,
 }
 
 

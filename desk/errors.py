@@ -44,3 +44,7 @@ class UnprocessableEntity(DeskError):
 
 class TooLarge(DeskError):
     """A body or upload beyond its size limit."""
+
+
+class Unavailable(DeskError):
+    """Something we depend on (a platform's API) cannot answer now; the caller may retry later."""

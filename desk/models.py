@@ -137,6 +137,9 @@ class Delivery(SQLModel, table=True):
     last_error: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
     delivered_at: datetime | None = None
+    # Revision 0011: a reply posted by a platform connector — the platform's id and address of our post.
+    platform_post_id: str | None = None
+    platform_url: str | None = None
 
 
 class AuditEvent(SQLModel, table=True):

@@ -6,6 +6,7 @@ would ignore what the person said since.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -23,9 +24,13 @@ from desk.priority import due_at, priority_of
 from desk.scope import Scope
 
 
-def submit_message(engine: Engine, body: MessageCreate, workspace: str, *, scope: Scope) -> tuple[Message, bool]:
+def submit_message(
+    engine: Engine, body: MessageCreate, workspace: str, *, scope: Scope,
+    also: Callable[[Session, Message], None] | None = None,
+) -> tuple[Message, bool]:
     """Store a message and its draft job; the same (workspace, platform, external_id) is one message.
-    A workspace outside the caller's scope is refused."""
+    A workspace outside the caller's scope is refused. ``also`` writes what belongs with a new message in
+    the same transaction (a connector: where the reply goes)."""
     scope.check_filter(workspace)
     def existing() -> Message | None:
         with read_session(engine) as session:
@@ -56,6 +61,8 @@ def submit_message(engine: Engine, body: MessageCreate, workspace: str, *, scope
             session.add(message)
             session.flush()
             session.add(Job(kind="draft", dedupe_key=f"draft:{message.id}", message_id=message.id))
+            if also is not None:
+                also(session, message)
             if message.thread_id:
                 _lock_thread(session, message)
                 _stale_older_drafts(session, message)

@@ -22,6 +22,7 @@ from desk.audit import RELAY, Actor, audit_draft
 from desk.db import read_session, session_scope
 from desk.errors import Conflict, NotFound
 from desk.models import Delivery, Draft, Message, utcnow
+from desk.platforms import PlatformDeferred, PlatformRefused, PlatformReply, PlatformSender
 from desk.scope import Scope
 from desk.signing import sign
 from desk.workspaces import delivery_target, workspace_config
@@ -40,13 +41,16 @@ def backoff_seconds(attempt: int) -> float:
 
 
 class Relay:
-    def __init__(self, settings: Settings, engine: Engine) -> None:
+    def __init__(self, settings: Settings, engine: Engine, platforms: PlatformSender | None = None) -> None:
         self.settings = settings
         self.engine = engine
         self.client = guarded_client(settings, settings.delivery_timeout)  # the outbound address policy
+        self.platforms = platforms  # platform connectors: a message that came through one is answered there
 
     def close(self) -> None:
         self.client.close()
+        if self.platforms is not None:
+            self.platforms.close()
 
     def _due(self, now: datetime) -> Any:
         return select(Delivery).where(col(Delivery.status) == "pending", col(Delivery.next_attempt_at) <= now)
@@ -75,7 +79,7 @@ class Relay:
     def run_once(self) -> bool:
         """Deliver one batch; False when nothing was due."""
         claimed = self._claim()
-        sent: list[tuple[Delivery, str]] = []
+        sent: list[tuple[Delivery, str | PlatformReply]] = []
         targets: dict[str, tuple[str | None, str | None]] = {}  # per workspace, read once per batch
         # Stop well inside the claim: a slow webhook must not let another relay retry a row this one holds.
         deadline = time.monotonic() + self.settings.delivery_claim_seconds / 2 - self.settings.delivery_timeout
@@ -84,9 +88,17 @@ class Relay:
                 self._release([d for d, _m in claimed[n:]])
                 break
             try:
-                if delivery.workspace not in targets:
-                    targets[delivery.workspace] = self._target(delivery.workspace)
-                sent.append((delivery, self._send(delivery, message, targets[delivery.workspace])))
+                reply = self.platforms.send(delivery, message) if self.platforms is not None else None
+                if reply is None:  # not a connector's message: the workspace's webhook (or the delivery log)
+                    if delivery.workspace not in targets:
+                        targets[delivery.workspace] = self._target(delivery.workspace)
+                    sent.append((delivery, self._send(delivery, message, targets[delivery.workspace])))
+                else:
+                    sent.append((delivery, reply))
+            except PlatformDeferred as exc:  # a rate limit: later, and this attempt does not count
+                self._deferred(delivery, exc.wait, redact(str(exc)))
+            except PlatformRefused as exc:  # for good: failed now, with the platform's reason
+                self._failed(delivery, redact(f"refused by {delivery.platform}: {exc}"), final=True)
             except Exception as exc:  # any failure is retried with backoff, then dead-lettered visibly
                 self._failed(delivery, redact(f"{type(exc).__name__}: {exc}"))  # stored, logged, served
         if sent:
@@ -149,24 +161,29 @@ class Relay:
                     .values(next_attempt_at=utcnow(), attempts=col(Delivery.attempts) - 1)
                 )
 
-    def _delivered(self, sent: list[tuple[Delivery, str]]) -> None:
-        """Mark a batch delivered in one transaction (a crash before it re-sends them: at least once)."""
+    def _delivered(self, sent: list[tuple[Delivery, str | PlatformReply]]) -> None:
+        """Mark a batch delivered in one transaction (a crash before it re-sends them: at least once; a
+        platform connector looks for its post before posting again)."""
         with session_scope(self.engine) as session:
             by_target: dict[str, list[Delivery]] = defaultdict(list)
-            for delivery, target in sent:
-                by_target[target].append(delivery)
             marked: list[Delivery] = []
-            for target, group in by_target.items():
-                marked += self._mark(session, group, target)
+            for delivery, target in sent:
+                if isinstance(target, PlatformReply):
+                    marked += self._mark(session, [delivery], target.target, platform_post_id=target.post_id,
+                                         platform_url=target.url)
+                else:
+                    by_target[target].append(delivery)
+            for target_name, group in by_target.items():
+                marked += self._mark(session, group, target_name)
             drafts = {d.id: d for d in session.exec(
                 select(Draft).where(col(Draft.id).in_({d.draft_id for d in marked})))} if marked else {}
             for delivery in marked:
                 _set_draft_status(session, delivery.draft_id, "delivered", RELAY, delivery_id=delivery.uid,
                                   draft=drafts.get(delivery.draft_id))
 
-    def _mark(self, session: Session, group: list[Delivery], target: str) -> list[Delivery]:
+    def _mark(self, session: Session, group: list[Delivery], target: str, **extra: Any) -> list[Delivery]:
         """Mark still-pending deliveries delivered: one UPDATE ... RETURNING where the database has it."""
-        values = {"status": "delivered", "delivered_at": utcnow(), "last_error": None, "target": target}
+        values = {"status": "delivered", "delivered_at": utcnow(), "last_error": None, "target": target, **extra}
         if self.engine.dialect.update_returning:
             done = session.exec(
                 update(Delivery).where(col(Delivery.id).in_([d.id for d in group]), col(Delivery.status) == "pending")
@@ -178,8 +195,17 @@ class Relay:
             update(Delivery).where(col(Delivery.id) == d.id, col(Delivery.status) == "pending").values(**values)
         ).rowcount == 1]
 
-    def _failed(self, delivery: Delivery, error: str) -> None:
-        final = delivery.attempts >= self.settings.delivery_max_attempts
+    def _deferred(self, delivery: Delivery, wait: float, reason: str) -> None:
+        log.info("delivery %s deferred %.1f s: %s", delivery.uid, wait, reason)
+        with session_scope(self.engine) as session:
+            session.exec(
+                update(Delivery).where(col(Delivery.id) == delivery.id, col(Delivery.status) == "pending")
+                .values(next_attempt_at=utcnow() + timedelta(seconds=wait), attempts=col(Delivery.attempts) - 1,
+                        last_error=f"rate limited: {reason}"[:1000])
+            )
+
+    def _failed(self, delivery: Delivery, error: str, final: bool = False) -> None:
+        final = final or delivery.attempts >= self.settings.delivery_max_attempts
         log.warning("delivery %s attempt %s failed: %s", delivery.uid, delivery.attempts, error)
         with session_scope(self.engine) as session:
             values: dict[str, Any] = {"last_error": error[:1000]}

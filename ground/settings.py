@@ -63,6 +63,10 @@ class Settings(BaseSettings):
     job_lease_seconds: float = Field(default=300.0, gt=0)
     job_max_attempts: int = Field(default=3, ge=1)
     relay_enabled: bool = Field(default=True, description="Run the delivery relay inside the API process.")
+    connectors_enabled: bool = Field(
+        default=True, description="Run the pull and gateway connectors (Reddit pollers, Discord bots) in the API."
+    )
+    connector_poll_seconds: float = Field(default=30.0, gt=0, description="How often pull connectors poll.")
 
     claim_minutes: float = Field(default=15.0, gt=0, le=24 * 60, description="Default draft claim lock.")
     default_response_target_hours: float = Field(

@@ -181,5 +181,9 @@ app.add_typer(eval_app, name="eval")
 for _command in (cli_knowledge.ingest, cli_knowledge.search, cli_knowledge.reindex, cli_knowledge.documents):
     app.command()(_command)
 
+from replydesk.cli_connectors import connectors_app  # noqa: E402
+
+app.add_typer(connectors_app, name="connectors")
+
 if __name__ == "__main__":
     main()

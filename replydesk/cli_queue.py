@@ -63,12 +63,14 @@ def relay() -> None:
     """Run a standalone delivery relay (no HTTP); several may run at once."""
     import threading
 
+    from connectors.delivery import ConnectorSender
     from desk.relay import Relay
     from ground.logs import configure_logging
 
     settings = get_settings()
     configure_logging(settings.log_format)
-    runner = Relay(settings, _engine())
+    engine = _engine()
+    runner = Relay(settings, engine, platforms=ConnectorSender(settings, engine))
     stop = threading.Event()
     try:
         runner.run_forever(stop)

@@ -80,7 +80,7 @@ def _alembic_config(settings: Settings) -> Any:
 def test_the_migration_history_has_one_head(tmp_path: Path) -> None:
     from alembic.script import ScriptDirectory
 
-    assert ScriptDirectory.from_config(_alembic_config(make_settings(tmp_path))).get_heads() == ["0010"]
+    assert ScriptDirectory.from_config(_alembic_config(make_settings(tmp_path))).get_heads() == ["0011"]
 
 
 def _insert(conn: Any, table_name: str, **values: Any) -> int:
@@ -127,7 +127,7 @@ def test_a_database_at_the_four_old_heads_upgrades_with_its_rows(fresh_settings:
         migrate(fresh_settings)
 
         with engine.begin() as conn:
-            assert [r[0] for r in conn.execute(text("SELECT version_num FROM alembic_version"))] == ["0010"]
+            assert [r[0] for r in conn.execute(text("SELECT version_num FROM alembic_version"))] == ["0011"]
             kept = (("messages", "text", "Does the Trail fold?"), ("drafts", "text", "It does not."),
                     ("api_keys", "name", "before-upgrade"), ("eval_runs", "label", "before"),
                     ("insight_alerts", "uid", "alert-1"))

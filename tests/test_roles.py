@@ -50,6 +50,13 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "/v1/webhooks/sources/{source}/rotate"): "admin",
     ("DELETE", "/v1/webhooks/sources/{source}"): "admin",
     ("POST", "/v1/webhooks/{source}"): SIGNED,
+    ("GET", "/v1/connectors"): "admin",
+    ("POST", "/v1/connectors"): "admin",
+    ("GET", "/v1/connectors/{connector_id}"): "admin",
+    ("DELETE", "/v1/connectors/{connector_id}"): "admin",
+    ("POST", "/v1/connectors/{connector_id}/test"): "admin",
+    ("POST", "/v1/connectors/{connector_id}/events"): SIGNED,
+    ("GET", "/v1/connectors/{connector_id}/events"): PUBLIC,  # the platform's subscribe challenge (verify token)
     ("GET", "/v1/evals/runs"): "viewer",
     ("POST", "/v1/triage"): "viewer",
     ("GET", "/v1/insights/summary"): "viewer",

@@ -6,6 +6,7 @@ from alembic import context
 from sqlalchemy import create_engine, pool
 from sqlmodel import SQLModel
 
+import desk.connector_tables
 import desk.eval_tables
 import desk.insight_tables
 import desk.models  # noqa: F401  (all register their tables on SQLModel.metadata)

@@ -83,6 +83,12 @@ def _with(ws: str | None, **body: Any) -> dict[str, Any]:
 
 
 V1 = {"headers": {"If-Match": '"1"'}}
+
+
+def _forum(name: str) -> dict[str, Any]:
+    """A Discourse connector whose forum is a closed loopback port (its test fails fast, with a reason)."""
+    return {"name": name, "platform": "discourse", "config": {"base_url": "http://127.0.0.1:9", "username": "bot"},
+            "credentials": {"api_key": {"value": "k-123"}, "webhook_secret": {"value": "s-456"}}}
 ROUTES: dict[tuple[str, str], tuple[str, str, Build | None]] = {
     # (method, path): (needed role or PUBLIC/SIGNED, treatment, request builder)
     ("GET", "/healthz"): (PUBLIC, PUBLIC, None),
@@ -139,6 +145,14 @@ ROUTES: dict[tuple[str, str], tuple[str, str, Build | None]] = {
     ("POST", "/v1/webhooks/sources/{source}/rotate"): ("admin", OBJECT, _object("/v1/webhooks/sources/{}/rotate",
                                                                                 "source")),
     ("DELETE", "/v1/webhooks/sources/{source}"): ("admin", OBJECT, _object("/v1/webhooks/sources/{}", "source2")),
+    ("GET", "/v1/connectors"): ("admin", FILTER, _query("/v1/connectors")),
+    ("POST", "/v1/connectors"): ("admin", FILTER, _body("/v1/connectors", lambda ws: _with(
+        ws, **_forum(f"forum-{uuid.uuid4().hex[:8]}")))),
+    ("GET", "/v1/connectors/{connector_id}"): ("admin", OBJECT, _object("/v1/connectors/{}", "connector")),
+    ("DELETE", "/v1/connectors/{connector_id}"): ("admin", OBJECT, _object("/v1/connectors/{}", "connector2")),
+    ("POST", "/v1/connectors/{connector_id}/test"): ("admin", OBJECT, _object("/v1/connectors/{}/test", "connector")),
+    ("POST", "/v1/connectors/{connector_id}/events"): (SIGNED, SIGNED, None),
+    ("GET", "/v1/connectors/{connector_id}/events"): (PUBLIC, PUBLIC, None),  # the platform's subscribe challenge
     ("GET", "/v1/evals/runs"): ("viewer", INSTALLATION, lambda _world, case: ("/v1/evals/runs", {})),
     ("GET", "/v1/evals/runs/{run_id}"): ("viewer", INSTALLATION, lambda _world, case: ("/v1/evals/runs/1", {})),
     ("POST", "/v1/triage"): ("viewer", FILTER, _body("/v1/triage", lambda ws: _with(
@@ -206,6 +220,10 @@ def _seed(live: LiveServer, admin: httpx.Client) -> World:
         source = admin.post("/v1/webhooks/sources", json={"source": f"forum-{ws}", "workspace": ws})
         assert source.status_code == 201, source.text
         world.ids.setdefault("source2", {})[ws] = f"forum-{ws}"
+        for kind in ("connector", "connector2"):
+            made = admin.post("/v1/connectors", json={**_forum(f"{kind}-{ws}"), "workspace": ws})
+            assert made.status_code == 201, made.text
+            world.ids.setdefault(kind, {})[ws] = made.json()["id"]
         made = admin.post("/v1/keys", json={"role": "viewer", "name": f"spare-{ws}", "workspaces": [ws]})
         assert made.status_code == 201, made.text
         world.ids.setdefault("key", {})[ws] = made.json()["id"]
