@@ -1,5 +1,6 @@
 """The import contract (pyproject's [tool.importlinter]): ground <- knowledge <- agent <- desk <- {evals,
-insights, connectors} <- api <- cli, nothing outside tests/ imports tests/, and no web framework below the API.
+insights, connectors} <- console <- api <- cli, nothing outside tests/ imports tests/, and no web
+framework below the API.
 
 The second test proves the check bites: a copy of the tree with one import that runs back up must fail."""
 
@@ -14,8 +15,8 @@ from testkit.live import ROOT
 
 LINT = Path(sys.executable).parent / "lint-imports"
 PACKAGES = (
-    "ground", "knowledge", "agent", "desk", "evals", "insights", "connectors", "console", "api", "replydesk", "testkit", "bench",
-    "tests",
+    "ground", "knowledge", "agent", "desk", "evals", "insights", "connectors", "console", "api", "replydesk",
+    "testkit", "bench", "tests",
 )
 
 
