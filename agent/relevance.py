@@ -77,6 +77,7 @@ class Relevance:
     similarity: float
     reason: str
     shared: list[str] = field(default_factory=list)
+    figures: list[str] = field(default_factory=list)  # figures the message asks about that the source states
 
     def as_dict(self) -> dict[str, Any]:
         return {"answers": self.answers, "source_id": self.source_id, "source_question": self.source_question,
@@ -101,6 +102,15 @@ _UNIT = {"kmh": "km/h", "kph": "km/h", "kgs": "kg", "lbs": "lb", "miles": "mi", 
 def units(text: str) -> set[str]:
     """The units of the quantities a text states or asks about."""
     return {_UNIT.get(u.lower(), u.lower()) for u in _QUANTITY.findall(text)}
+
+
+_FIGURE = re.compile(r"(?<![\d.,])(\d{2,}(?:[.,]\d+)?)(?![\d.,]*\d)")
+
+
+def figures(text: str) -> set[str]:
+    """Numbers of two digits or more ("28mph", "capped at 20"): a message quoting a figure asks about the
+    source that states it. Single digits are left out (they count days, kids and bikes more than specs)."""
+    return set(_FIGURE.findall(text.replace(",", "")))
 
 
 def asked_parts(text: str) -> list[str]:
@@ -252,7 +262,8 @@ def judge(message_text: str, hits: list[dict[str, Any]], match: float = QUESTION
                                    tuple(mask_names(source_answer(h), vocabulary) for h in hits))
     asked_stems = content_stems(" ".join(parts)) - stems
     asked_rare = rare_words(message_text) - vocabulary
-    asked_units = units(message_text)
+    asked_units = units(" ".join(parts))  # the dimension asked about, not one mentioned in passing
+    asked_figures = figures(" ".join(parts))
     scores = [float(h.get("score", 0.0)) for h in hits]
     # A key word must point at few candidates: a word most of them share does not single one out (and a
     # rare word, a name such as "Klarna", must point at one).
@@ -276,6 +287,7 @@ def judge(message_text: str, hits: list[dict[str, Any]], match: float = QUESTION
         shared = sorted(stem for stem in asked_stems & stems_of[i] if counts[stem] <= few)
         shared += sorted(w for w in rare_of[i] if rare_counts[w] == 1)  # a name two sources know is no key
         shared += sorted(asked_units & units(source_answer(hit)))  # a dimension, not a name: need not be rare
+        stated = sorted(asked_figures & figures(source_answer(hit)))
         # Retrieval's own evidence: this source stands clearly ahead of every other candidate.
         ahead = scores[i] - max((s for j, s in enumerate(scores) if j != i), default=0.0)
         entity = str(hit.get("entity") or "")
@@ -300,7 +312,9 @@ def judge(message_text: str, hits: list[dict[str, Any]], match: float = QUESTION
             answers, reason = False, f"{on} is only loosely related and shares no key word with the message"
         else:
             answers, reason = False, f"{on} answers something else"
-        out.append(Relevance(answers, str(hit.get("id")), question, sim, reason, shared))
+        if answers and stated:
+            reason += f"; it states the figures asked about ({', '.join(stated)})"
+        out.append(Relevance(answers, str(hit.get("id")), question, sim, reason, shared, stated))
     return out
 
 
@@ -308,12 +322,14 @@ def best_answer(message_text: str, hits: list[dict[str, Any]], match: float = QU
                 related: float = QUESTION_RELATED, lead: float = CLEAR_LEAD,
                 vocabulary: frozenset[str] = frozenset(), among: set[str] | None = None,
                 ) -> tuple[dict[str, Any] | None, Relevance | None]:
-    """The source that answers the message best (closest need among those that answer), or None with the
-    verdict on the best-ranked one, so a hold can say why. Every hit is judged (a source's lead is over all
-    of them), but only those in ``among`` (all when None) may be chosen."""
+    """The source that answers the message best, or None with the verdict on the best-ranked one, so a hold
+    can say why. Among those that answer, one stating more of the figures the message quotes wins ("28mph
+    or capped at 20?" is about the source saying "20 mph" and "28 mph"), then the closest need. Every hit
+    is judged (a source's lead is over all of them), but only those in ``among`` (all when None) may be
+    chosen."""
     verdicts = judge(message_text, hits, match, related, lead, vocabulary)
     eligible = [(h, v) for h, v in zip(hits, verdicts, strict=True) if among is None or h["id"] in among]
     answering = [(h, v) for h, v in eligible if v.answers]
     if answering:
-        return max(answering, key=lambda pair: pair[1].similarity)
+        return max(answering, key=lambda pair: (len(pair[1].figures), pair[1].similarity))
     return None, (eligible[0][1] if eligible else None)
