@@ -113,10 +113,19 @@ def figures(text: str) -> set[str]:
     return set(_FIGURE.findall(text.replace(",", "")))
 
 
+ELLIPTICAL_WORDS = 3  # a question of this many content words or fewer leans on the sentence before it
+
+
 def asked_parts(text: str) -> list[str]:
-    """The sentences that ask something; the whole text when none does explicitly."""
+    """The sentences that ask something; the whole text when none does explicitly. A short question that
+    leans on the sentence before it ("I've got 2 kids. would they both fit on the back??") keeps it."""
     parts = [p.strip() for p in _SENTENCE.split(text) if p.strip()]
-    asked = [p for p in parts if "?" in p or _INTERROGATIVE.match(p)]
+    asked = []
+    for i, part in enumerate(parts):
+        if "?" in part or _INTERROGATIVE.match(part):
+            short = len([w for w in _words(part) if w not in _STOP and len(w) > 2]) <= ELLIPTICAL_WORDS
+            before = parts[i - 1] if i and short and "?" not in parts[i - 1] else ""
+            asked.append(f"{before} {part}".strip())
     return asked or [text.strip()]
 
 
