@@ -45,6 +45,7 @@ class CheckContext:
     canary: str = ""
     system_prompt: str = ""
     suspicious_sources: list[str] = field(default_factory=list)
+    vocabulary: frozenset[str] = frozenset()  # the workspace's own names (knowledge.search.brand_vocabulary)
 
 
 def _norm_url(url: str) -> str:
@@ -83,7 +84,7 @@ def check_answers_question(draft: DraftResult, ctx: CheckContext) -> CheckResult
     cited = _cited(draft, ctx.hits)
     if draft.reply_kind != "answer" or not cited:
         return _ok("answers_the_question", f"nothing cited to judge ({draft.reply_kind})")
-    verdicts = judge(ctx.message.text, cited)
+    verdicts = judge(ctx.message.text, cited, vocabulary=ctx.vocabulary)
     answering = [v for v in verdicts if v.answers]
     if answering:
         best = max(answering, key=lambda v: v.similarity)

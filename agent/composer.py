@@ -132,7 +132,7 @@ def compose_offline(
     profile: PlatformProfile,
     *,
     sentiment: str = "neutral",
-    min_score: float = 0.40,
+    min_score: float = 0.30,
     skip_ids: tuple[str, ...] = (),
     prefer_ids: tuple[str, ...] = (),
     note: str = "",
@@ -140,6 +140,7 @@ def compose_offline(
     category: str = "question",
     forward_to_name: str | None = None,
     relevance: tuple[float, float, float] = (QUESTION_MATCH, QUESTION_RELATED, CLEAR_LEAD),
+    vocabulary: frozenset[str] = frozenset(),
 ) -> DraftResult:
     if category in _ACKNOWLEDGED and not asks_something(message.text):
         return acknowledgement(message, profile, category, forward_to_name, note)
@@ -148,18 +149,16 @@ def compose_offline(
         return _hold(message, profile, greeting, sign_off,
                      "asks about their own order or account, which someone has to look up.", note)
     dm = account_specific(message)
-    candidates = [
-        h for h in hits
-        if h.get("kind") in _ANSWERABLE_KINDS and float(h.get("score", 0)) >= min_score and h["id"] not in skip_ids
-    ]
+    pool = [h for h in hits if h.get("kind") in _ANSWERABLE_KINDS and h["id"] not in skip_ids]
+    candidates = {h["id"] for h in pool if float(h.get("score", 0)) >= min_score}
     if not candidates:
         return _hold(message, profile, greeting, sign_off, "no knowledge source matched well enough.", note)
     # Relevance before grounding: the source must answer *this* question (agent/relevance.py). A source an
     # approved reply to a similar message used is tried first when it answers: the CM chose it before.
-    preferred = [h for h in candidates if h["id"] in prefer_ids]
-    best, verdict = best_answer(message.text, preferred, *relevance) if preferred else (None, None)
+    preferred = candidates & set(prefer_ids)
+    best, verdict = best_answer(message.text, pool, *relevance, vocabulary, preferred) if preferred else (None, None)
     if best is None:
-        best, verdict = best_answer(message.text, candidates, *relevance)
+        best, verdict = best_answer(message.text, pool, *relevance, vocabulary, candidates)
     if best is None:
         why = verdict.reason if verdict is not None else "no source answers the question."
         return _hold(message, profile, greeting, sign_off, f"no source answers the question ({why}).", note)
@@ -184,13 +183,13 @@ def compose_offline(
 
 def offline_variant(
     message: InboundMessage, hits: list[dict[str, Any]], profile: PlatformProfile, first: DraftResult,
-    *, sentiment: str = "neutral", min_score: float = 0.40,
+    *, sentiment: str = "neutral", min_score: float = 0.30, vocabulary: frozenset[str] = frozenset(),
 ) -> tuple[str, DraftResult] | None:
     """A second version: the next-best source if one qualifies, else the same answer cut to one sentence."""
     if first.reply_kind != "answer":
         return None
     other = compose_offline(message, hits, profile, sentiment=sentiment, min_score=min_score,
-                            skip_ids=tuple(first.citations))
+                            skip_ids=tuple(first.citations), vocabulary=vocabulary)
     if not other.needs_human_answer:
         return "answer from the next-best source", other
     best = next((h for h in hits if h["id"] in first.citations), None)

@@ -40,7 +40,7 @@ from agent.summary import extractive_summary
 from agent.taxonomy import TaxonomyStore
 from agent.triage import Triager
 from ground.settings import Settings
-from knowledge.search import search_knowledge
+from knowledge.search import brand_vocabulary, search_knowledge
 from knowledge.store import KnowledgeStore
 
 CONTEXT_TURNS = 3
@@ -152,6 +152,7 @@ def draft(state: GraphState, *, runtime: Context) -> dict[str, Any]:
             examples=tuple(e["id"] for e in examples), note=note,
             category=str(state["triage"].get("category") or "question"),
             forward_to_name=state["triage"].get("forward_to_name"),
+            vocabulary=brand_vocabulary(deps.store, message.workspace),
         )
     if result.suggested_route == "escalate":
         result.note = f"{result.note} The model suggests escalating: {result.route_reason}".strip()
@@ -176,7 +177,8 @@ def _second_variant(deps: AgentRuntime, message: InboundMessage, hits: list[dict
         except DraftingError as exc:
             warn_fallback(log, exc, "second variant", "an offline variant")
     made = offline_variant(message, hits, profile, first, sentiment=state["triage"]["sentiment"],
-                           min_score=deps.settings.min_answer_score)
+                           min_score=deps.settings.min_answer_score,
+                           vocabulary=brand_vocabulary(deps.store, message.workspace))
     if made is None:
         return []
     angle, other = made
@@ -192,6 +194,7 @@ def check(state: GraphState, *, runtime: Context) -> dict[str, Any]:
         brand=brand_rules(guidelines), guidelines=guidelines, canary=deps.canary,
         system_prompt=deps.llm.system_prompt if deps.llm is not None else "",
         suspicious_sources=(state.get("flags") or {}).get("suspicious_sources", []),
+        vocabulary=brand_vocabulary(deps.store, message.workspace),
     )
     results = run_checks(DraftResult.model_validate(state["draft"]), ctx)
     variants = []

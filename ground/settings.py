@@ -95,7 +95,7 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = Field(default="text", description="Log lines as text or JSON.")
 
     min_answer_score: float = Field(
-        default=0.40, description="Below this retrieval score the offline composer holds instead of answering "
+        default=0.30, description="Below this retrieval score the offline composer holds instead of answering "
         "(measured with `python -m bench relevance`, with the relevance thresholds of agent/relevance.py)."
     )
     retrieve_k: int = Field(default=5, ge=1, le=50)

@@ -19,6 +19,7 @@ from typing import Any
 import bm25s
 import numpy as np
 import Stemmer
+from bm25s.stopwords import STOPWORDS_EN_PLUS
 
 from knowledge.embeddings import common_word
 from knowledge.entities import EntityIndex
@@ -27,6 +28,7 @@ from knowledge.store import Collections, KnowledgeStore
 
 log = logging.getLogger(__name__)
 logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index build at DEBUG
+VOCABULARY_SHARE = 0.5  # a word in at least this share of a workspace's chunks is its own vocabulary
 FILTER_FIELDS = ("kind", "platform", "locale", "source", "doc_id", "entity", "tags")
 _stemmer = Stemmer.Stemmer("english")
 _cache: dict[tuple[str, str], WorkspaceIndex] = {}
@@ -154,6 +156,18 @@ class WorkspaceIndex:
                     scored.append((self.ids[row], float(sim)))
         scored.sort(key=lambda item: -item[1])
         return scored[:k]
+
+    @property
+    def vocabulary(self) -> frozenset[str]:
+        """The workspace's own names: every word of its entities' names ("Lumen", "Cargo") and the words
+        most of its chunks use (the brand, the product category: "bike"). They say *which* thing a message
+        is about, never *what* it asks, so relevance compares needs with them masked (agent/relevance.py)."""
+        if not hasattr(self, "_vocabulary"):
+            names = {t for toks in self.entities.names.values() for t in toks}
+            floor = VOCABULARY_SHARE * len(self.ids)
+            frequent = {t for t, n in self.entities.corpus_df.items() if n >= floor}
+            self._vocabulary = frozenset(t for t in names | frequent if t.isalpha() and t not in STOPWORDS_EN_PLUS)
+        return self._vocabulary
 
     def row(self, chunk_id: str) -> int:
         if not self._rows:

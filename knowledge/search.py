@@ -238,6 +238,14 @@ def search_knowledge(
     return retrieve(store, query, workspace, k=k, context=context, filters=filters, min_score=min_score).hits
 
 
+def brand_vocabulary(store: KnowledgeStore, workspace: str) -> frozenset[str]:
+    """The workspace's own names and most common words (see :attr:`WorkspaceIndex.vocabulary`)."""
+    check_workspace(workspace)
+    cols = store.open(workspace)
+    index = workspace_index(store, workspace, cols.generation) if cols is not None else None
+    return index.vocabulary if index is not None else frozenset()
+
+
 def guidelines_for(store: KnowledgeStore, workspace: str, platform: str | None = None) -> list[Chunk]:
     """Guidelines by metadata: brand-wide ones plus the platform's own (never by similarity)."""
     chosen = store.by_kind(workspace, "guideline")

@@ -95,3 +95,34 @@ def test_the_llm_path_is_held_to_the_relevance_check(tmp_path: Path, sample_chro
     failed = {c.name: (c.severity, c.detail) for c in request.checks if not c.passed}
     assert failed["answers_the_question"][0] == "block"
     assert "What should I do if my bike is stolen?" in failed["answers_the_question"][1]
+
+
+def test_a_quoted_top_speed_is_answered_from_the_us_speed_faq(runner: ReplyRunner) -> None:
+    """The make-run demo's first draft: '28mph or capped at 20?' is about the source stating 20 and 28 mph,
+    not the EU/UK speed FAQ (also about speed, also in mph) and not the Commuter's gears FAQ (same product)."""
+    request = runner.start("t5", _sample("28mph or is it capped at 20", 5))
+    assert request is not None and request.reply_kind == "answer"
+    assert [c.id for c in request.citations] == ["faq-speed-classes-us"]
+    assert "28 mph" in request.text
+    passed, detail = _check(request, "answers_the_question")
+    assert passed and "figures asked about (20, 28)" in detail
+
+
+def _asked(text: str, number: int) -> InboundMessage:
+    return InboundMessage(id=number, platform="reddit", external_id=f"e-{number}", public=True, text=text,
+                          author={"id": "a", "handle": "spec_sheet_sue"})
+
+
+def test_a_product_name_in_common_is_no_reason_to_answer(runner: ReplyRunner) -> None:
+    """With the product FAQs in the knowledge base, torque is not answered from the Trail's gears FAQ:
+    with the names masked, 'the torque on it' is not 'what gears does it have'."""
+    request = runner.start("t6", _asked("what's the torque on the trail motor in Nm? comparing a few bikes", 6))
+    assert request is not None and request.reply_kind == "hold" and not request.citations
+    assert "no source answers the question" in request.note
+
+
+def test_a_faq_about_another_product_does_not_answer(runner: ReplyRunner) -> None:
+    request = runner.start("t7", _asked("How much weight can the Cargo carry? thinking of it for deliveries", 7))
+    assert request is not None and request.reply_kind == "answer"
+    assert [c.id for c in request.citations] == ["cargo-load"]
+    assert "200 kg" in request.text
