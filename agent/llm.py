@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Literal, TypeVar
 
 import openai
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from agent.errors import DraftingError, LLMOutputInvalid
 from agent.guidelines import BrandRules, PlatformProfile
@@ -42,12 +42,33 @@ class LLMDraft(BaseModel):
     sentiment: Literal["positive", "neutral", "negative", "mixed"] | None = None
     summary: LLMSummary | None = None
 
+    @field_validator("confidence", mode="before")
+    @classmethod
+    def _share(cls, value: Any) -> Any:
+        return as_share(value)
+
 
 class LLMSentiment(BaseModel):
     sentiment: Literal["positive", "neutral", "negative", "mixed"]
     score: float = Field(ge=-1, le=1)
     urgency: Literal["low", "normal", "high"] = "normal"
     reason: str = ""
+
+    @field_validator("score", mode="before")
+    @classmethod
+    def _bounded(cls, value: Any) -> Any:
+        return min(1.0, max(-1.0, value)) if isinstance(value, int | float) and not isinstance(value, bool) else value
+
+
+def as_share(value: Any) -> Any:
+    """A self-rated confidence as a share of 1. Models often answer in percent (85 for 0.85), and a grammar
+    cannot bound a JSON number, so a small model's 5 or 120 would otherwise cost the whole draft; the value
+    only orders the queue and is never shown as a fact. Anything but a number is left to the schema."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return value
+    if 1 < value <= 100:
+        value = value / 100
+    return min(1.0, max(0.0, float(value)))
 
 
 class LLMDrafter:

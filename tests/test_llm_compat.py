@@ -6,6 +6,7 @@ come from the model, and nothing is refused for its structured-output mode after
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -73,3 +74,31 @@ def test_reply_loop_triage_and_judge_on_a_picky_server(server: str, tmp_path: Pa
     assert llm_stub.refusals == refusals, "nothing refused for its mode after the first negotiation"
     modes = {(r.get("response_format") or {}).get("type", "none") for r in llm_stub.requests[refusals:]}
     assert modes == {"json_object" if mode.startswith("json_object") else mode}
+
+
+def test_a_confidence_in_percent_or_out_of_range_costs_no_draft(tmp_path: Path, sample_chroma: Path,
+                                                                 llm_stub: OpenAIStub) -> None:
+    """SmolLM2 on llama.cpp wrote "confidence": 5 and 85 under a grammar (a grammar cannot bound a JSON
+    number): the draft fell back to the offline composer. A share in percent is read as percent, anything
+    else is clamped; the draft stays the model's."""
+    def model(request: dict) -> str:
+        system = str(request["messages"][0]["content"])
+        if system.startswith("You read one message"):
+            return json.dumps(json.loads(triage_reply(request)) | {"score": -3})
+        return json.dumps(json.loads(grounded_drafter(request)) | {"confidence": 85})
+
+    llm_stub.reply_with(model)
+    settings = make_settings(tmp_path, llm_base_url=llm_stub.base_url, llm_api_key="k", llm_timeout=5.0)
+    shutil.copytree(sample_chroma, settings.chroma_dir)
+    runner = ReplyRunner(settings)
+    try:
+        draft = runner.start("t1", InboundMessage(id=1, platform="x", external_id="e1", text=QUESTIONS[0],
+                                                  author=Author(id="a1", handle="dana_rides")))
+        triage = runner.runtime.triager.triage(InboundMessage(
+            id=2, platform="x", external_id="e2", text="Third email and still no refund. Unacceptable.",
+            author=Author(id="a2", handle="mo")), use_llm=True)
+    finally:
+        runner.close()
+    assert draft is not None and draft.composer == "llm", draft.note if draft else "no draft"
+    assert draft.citations and draft.usage["llm_calls"] == 1  # read on the first answer: no repair round
+    assert (triage.sentiment_source, triage.sentiment_score) == ("llm", -1.0)
