@@ -42,6 +42,7 @@ from agent.structured import (
 from ground.redact import redact
 from ground.settings import Settings
 
+LOOP_PENALTY = 0.6  # frequency_penalty for the second ask after an answer cut off at max_tokens
 log = logging.getLogger("replydesk.llm")
 Result = TypeVar("Result")
 Parsed = TypeVar("Parsed", bound=BaseModel)
@@ -184,10 +185,11 @@ class LLMClient:
         cap = self.capability
         answer: Answer[Any] = Answer(None, cap.mode)
         asked = messages
+        params: dict[str, Any] = {"max_tokens": max_tokens or self.max_tokens, "temperature": temperature}
         for round_ in (1, 2):
-            completion = self._ask(cap, asked, schema, answer, purpose=purpose, seed=seed,
-                                   max_tokens=max_tokens or self.max_tokens, temperature=temperature)
-            text = completion.choices[0].message.content or "" if completion.choices else ""
+            completion = self._ask(cap, asked, schema, answer, purpose=purpose, seed=seed, **params)
+            choice = completion.choices[0] if completion.choices else None
+            text = (choice.message.content or "") if choice is not None else ""
             try:
                 answer.value = parse_output(text, schema)
                 return answer
@@ -195,6 +197,13 @@ class LLMClient:
                 problem = str(exc)
                 log.warning("LLM %s answer unusable (round %d of 2): endpoint=%s model=%s mode=%s reason=%s",
                             purpose, round_, self.endpoint.label, self.model, answer.mode, problem)
+            if choice is not None and choice.finish_reason == "length":
+                # Cut off at max_tokens: a small model under a grammar loops inside a string. Showing it the
+                # loop would prime another; ask afresh with a repetition penalty (a standard parameter).
+                asked = messages
+                params["frequency_penalty"] = LOOP_PENALTY
+                problem = f"the answer was cut off at {params['max_tokens']} tokens"
+                continue
             asked = [*messages, {"role": "assistant", "content": text[:4000]},
                      {"role": "user", "content": REPAIR.format(problem=problem)}]
         raise LLMOutputInvalid(f"the model's answer was not the JSON asked for, even after one repair ({problem})",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import socket
 import sys
 import threading
@@ -46,9 +47,20 @@ def _count_words(content: Any) -> int:
     return 0
 
 
+def _cut(content: str, limit: Any) -> tuple[str, str]:
+    """Like a real server, stop at ``max_tokens`` (a word counts as a token here): the text so far, "length"."""
+    if not isinstance(limit, int) or limit <= 0:
+        return content, "stop"
+    words = list(re.finditer(r"\S+", content))
+    if len(words) <= limit:
+        return content, "stop"
+    return content[: words[limit - 1].end()], "length"
+
+
 def _completion(request: dict[str, Any], content: str) -> dict[str, Any]:
     messages = request.get("messages")
     prompt = sum(_count_words(m.get("content")) for m in messages or [] if isinstance(m, dict))
+    content, finish = _cut(content, request.get("max_completion_tokens") or request.get("max_tokens"))
     completion = _count_words(content)
     return {
         "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
@@ -56,7 +68,7 @@ def _completion(request: dict[str, Any], content: str) -> dict[str, Any]:
         "created": int(time.time()),
         "model": str(request.get("model") or "stub-model"),
         "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
-                     "finish_reason": "stop", "logprobs": None}],
+                     "finish_reason": finish, "logprobs": None}],
         "usage": {"prompt_tokens": prompt, "completion_tokens": completion,
                   "total_tokens": prompt + completion},
     }

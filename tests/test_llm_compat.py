@@ -102,3 +102,30 @@ def test_a_confidence_in_percent_or_out_of_range_costs_no_draft(tmp_path: Path, 
     assert draft is not None and draft.composer == "llm", draft.note if draft else "no draft"
     assert draft.citations and draft.usage["llm_calls"] == 1  # read on the first answer: no repair round
     assert (triage.sentiment_source, triage.sentiment_score) == ("llm", -1.0)
+
+
+def test_an_answer_cut_off_in_a_loop_is_asked_again_with_a_repetition_penalty(
+        tmp_path: Path, sample_chroma: Path, llm_stub: OpenAIStub) -> None:
+    """SmolLM2 under llama.cpp's grammar looped inside the reply string until max_tokens cut the JSON off
+    (4 of 20 drafts lost). The stub, like a real server, stops at max_tokens with finish_reason "length";
+    the second ask starts afresh with a frequency penalty instead of showing the model its own loop."""
+    def model(request: dict) -> str:
+        if "frequency_penalty" in request:
+            return grounded_drafter(request)
+        return '{"reply": "Hi! ' + "so so so " * 2000
+
+    llm_stub.reply_with(model)
+    settings = make_settings(tmp_path, llm_base_url=llm_stub.base_url, llm_api_key="k", llm_timeout=5.0,
+                             llm_max_tokens=300)
+    shutil.copytree(sample_chroma, settings.chroma_dir)
+    runner = ReplyRunner(settings)
+    try:
+        draft = runner.start("t1", InboundMessage(id=1, platform="x", external_id="e1", text=QUESTIONS[0],
+                                                  author=Author(id="a1", handle="dana_rides")))
+    finally:
+        runner.close()
+    assert draft is not None and draft.composer == "llm", draft.note if draft else "no draft"
+    assert draft.usage["llm_calls"] == 2
+    first, second = llm_stub.requests[-2:]
+    assert (first.get("frequency_penalty"), second.get("frequency_penalty")) == (None, 0.6)
+    assert second["messages"] == first["messages"]  # asked afresh: its own loop is not shown back to it
