@@ -133,19 +133,34 @@ class PlatformConnector:
             raise PlatformRefused(f"the reply has {len(text)} characters; {self.platform} allows {limit}")
         if attempts > 1:
             found = self.find_reply(reply_to, text)
-            if found is not None:
+            if found is UNVERIFIABLE:
+                # An earlier attempt may have reached the platform (a timeout, a 5xx after it accepted the
+                # post), and this kind of reply cannot be listed: never twice outranks never late.
+                raise PlatformRefused(
+                    f"an earlier attempt may already have posted this reply, and {self.platform} cannot list this "
+                    "kind of reply to check: look on the platform, then post it by hand if it is not there")
+            if isinstance(found, PlatformReply):
                 return found
         return self.post_reply(reply_to, text)
 
     def post_reply(self, reply_to: Mapping[str, Any], text: str) -> PlatformReply:
         raise NotImplementedError
 
-    def find_reply(self, reply_to: Mapping[str, Any], text: str) -> PlatformReply | None:
+    def find_reply(self, reply_to: Mapping[str, Any], text: str) -> PlatformReply | Unverifiable | None:
+        """Our earlier post of ``text`` under ``reply_to``; None if there is none; UNVERIFIABLE if the platform
+        cannot list this kind of reply."""
         raise NotImplementedError
 
     # -- configuration check --------------------------------------------------------------------------
     def check(self) -> list[Check]:
         raise NotImplementedError
+
+
+class Unverifiable:
+    """The platform cannot say whether an earlier attempt posted the reply."""
+
+
+UNVERIFIABLE = Unverifiable()
 
 
 def best_effort(what: str, fetch: Callable[[], list[dict[str, str]]]) -> list[dict[str, str]]:

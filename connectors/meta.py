@@ -22,7 +22,17 @@ from typing import Any
 
 import httpx
 
-from connectors.base import Capabilities, Check, Inbound, Intake, PlatformConnector, best_effort, same_text
+from connectors.base import (
+    UNVERIFIABLE,
+    Capabilities,
+    Check,
+    Inbound,
+    Intake,
+    PlatformConnector,
+    Unverifiable,
+    best_effort,
+    same_text,
+)
 from connectors.http import PlatformHttp, json_reason
 from desk.errors import BadRequest, Forbidden, Unauthorized
 from desk.inbound import MessageCreate
@@ -221,11 +231,11 @@ class MetaConnector(PlatformConnector):
         url = f"https://www.facebook.com/{new_id}" if network == "facebook" else None
         return PlatformReply(target=target, post_id=new_id, url=url)
 
-    def find_reply(self, reply_to: Mapping[str, Any], text: str) -> PlatformReply | None:
+    def find_reply(self, reply_to: Mapping[str, Any], text: str) -> PlatformReply | Unverifiable | None:
         if self.config.get("reply_mode") == "private" or reply_to.get("mention"):
-            # Neither private replies nor mention replies can be listed per comment: the relay's claim
-            # and the one-delivery-per-draft rule are the guard; a retried post may repeat (docs/connectors.md).
-            return None
+            # Neither private replies nor mention replies can be listed per comment: a retry fails the
+            # delivery visibly instead of posting a second time (connectors/base.py deliver).
+            return UNVERIFIABLE
         comment, network = str(reply_to["comment_id"]), reply_to.get("network")
         edge, body, me = (("comments", "message", self._ours()) if network == "facebook"
                           else ("replies", "text", str(self.config.get("ig_user_id"))))

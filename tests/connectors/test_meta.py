@@ -179,6 +179,19 @@ def test_private_replies_go_to_the_commenter(desk: LiveServer, graph: MetaServer
     assert sent["message"] == {"text": "Hi Pat, I've sent you the details privately."} and sent["from"] == PAGE_ID
 
 
+def test_a_private_reply_that_timed_out_fails_visibly_instead_of_a_second_message(
+    desk: LiveServer, graph: MetaServer, connector: dict[str, Any]
+) -> None:
+    """Private replies cannot be listed per comment, so a retry cannot check whether the first attempt got
+    through: the delivery fails and says so, and the commenter gets one message, never two."""
+    private = _connector(desk, graph, "lumen-private-stall", reply_mode="private")
+    comment = graph.comment("facebook", "Where is my order 5678?", name="ria")
+    graph.stall("POST", r"/v21\.0/\w+/messages", 3.0)
+    _draft, failed = _answer(desk, private, graph.event(comment), "Hi Ria, details sent privately.", "failed")
+    assert "may already have posted this reply" in failed["last_error"]
+    assert len([p for p in graph.private if p["recipient"]["comment_id"] == comment["id"]]) == 1
+
+
 def test_a_long_rate_limit_defers_the_delivery_without_counting_or_dropping_it(
     desk: LiveServer, graph: MetaServer, connector: dict[str, Any]
 ) -> None:
