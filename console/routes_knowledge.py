@@ -24,10 +24,10 @@ from knowledge.ingest import ingest_upload
 from knowledge.loaders import MAX_FILE_BYTES, SUPPORTED_SUFFIXES
 from knowledge.search import retrieve
 from knowledge.store import check_workspace
+from knowledge.uploads import save_upload, upload_name
 
 router = APIRouter(include_in_schema=False)
 MAX_FILES = 10
-_SAFE_NAME = re.compile(r"[^A-Za-z0-9._ -]+")
 _DOC_ID = re.compile(r"[0-9a-f]{16}")
 
 
@@ -55,28 +55,13 @@ def knowledge(request: Request, who: Who) -> HTMLResponse:
                 max_mb=MAX_FILE_BYTES >> 20, max_files=MAX_FILES)
 
 
-def _name(filename: str | None) -> str:
-    name = _SAFE_NAME.sub("_", Path(filename or "").name).strip(" .")
-    if not name:
-        raise KnowledgeError("the file needs a name with an extension such as .md or .csv")
-    if Path(name).suffix.lower() not in SUPPORTED_SUFFIXES:
-        raise KnowledgeError(f"unsupported file type (supported: {', '.join(SUPPORTED_SUFFIXES)})")
-    return name
-
-
 def _ingest_one(request: Request, upload: UploadFile, ws: str, kind: str) -> dict[str, Any]:
     shown = Path(upload.filename or "(no name)").name
     folder = Path(tempfile.mkdtemp(prefix="replydesk-console-upload-"))
     try:
-        name = _name(upload.filename)
+        name = upload_name(upload.filename)
         path = folder / name
-        size = 0
-        with path.open("wb") as out:
-            while block := upload.file.read(1 << 20):
-                size += len(block)
-                if size > MAX_FILE_BYTES:
-                    raise KnowledgeError(f"larger than the limit of {MAX_FILE_BYTES >> 20} MB")
-                out.write(block)
+        save_upload(upload.file, path, name)
         report = ingest_upload(request.app.state.ctx.store, path, f"upload/{name}", ws, kind)
         if not report.documents:
             raise KnowledgeError("nothing to ingest (no readable text in the file)")
@@ -84,7 +69,8 @@ def _ingest_one(request: Request, upload: UploadFile, ws: str, kind: str) -> dic
                 f"{report.unchanged} unchanged, {report.removed} removed"
                 + (f", {report.flagged} flagged" if report.flagged else "")}
     except KnowledgeError as exc:
-        return {"name": shown, "ok": False, "text": str(exc).removeprefix(f"{folder}/")}
+        text = str(exc).removeprefix(f"{folder}/")
+        return {"name": shown, "ok": False, "text": text.split(": ", 1)[1] if text.startswith(f"{shown}: ") else text}
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

@@ -20,35 +20,14 @@ from api.deps import Admin, ContextDep, Viewer, scope_of
 from api.errors import BadRequest, NotFound, TooLarge, UnprocessableEntity
 from api.schemas import DocumentDeleted, DocumentList, DocumentPublic, DocumentUploaded
 from ground.names import WORKSPACE_PATTERN
+from knowledge.errors import KnowledgeError
 from knowledge.ingest import ingest_upload
-from knowledge.loaders import MAX_FILE_BYTES, SUPPORTED_SUFFIXES
 from knowledge.store import check_workspace
+from knowledge.uploads import UploadTooLarge, save_upload, upload_name
 
 router = APIRouter(prefix="/v1/knowledge/documents", tags=["knowledge"],
                    responses=responses(COMMON, AUTHENTICATED, BAD_REQUEST))
-_SAFE_NAME = re.compile(r"[^A-Za-z0-9._ -]+")
-_READ = 1 << 20
 WorkspaceQuery = Annotated[str | None, Query(pattern=WORKSPACE_PATTERN)]
-
-
-def _upload_name(filename: str | None) -> str:
-    name = _SAFE_NAME.sub("_", Path(filename or "").name).strip(" .")
-    if not name:
-        raise BadRequest("the uploaded file needs a name (with an extension such as .md or .csv)")
-    if Path(name).suffix.lower() not in SUPPORTED_SUFFIXES:
-        raise BadRequest(f"{name}: unsupported file type (supported: {', '.join(SUPPORTED_SUFFIXES)})")
-    return name
-
-
-def _save(upload: UploadFile, target: Path, name: str) -> None:
-    """Copy the upload to disk, refusing it as soon as it passes the size cap."""
-    size = 0
-    with target.open("wb") as out:
-        while block := upload.file.read(_READ):
-            size += len(block)
-            if size > MAX_FILE_BYTES:
-                raise TooLarge(f"{name}: file is larger than the limit of {MAX_FILE_BYTES >> 20} MB")
-            out.write(block)
 
 
 @router.post("", response_model=DocumentUploaded, status_code=status.HTTP_201_CREATED, responses=TOO_LARGE)
@@ -60,12 +39,17 @@ def upload_document(
     kind: Annotated[str, Form(pattern=r"^(auto|faq|guideline|policy|review|other)$")] = "auto",
 ) -> DocumentUploaded:
     ws = check_workspace(scope_of(key).workspace_for(workspace, ctx.settings.workspace))
-    name = _upload_name(file.filename)
+    try:
+        name = upload_name(file.filename)
+    except KnowledgeError as exc:
+        raise BadRequest(str(exc)) from None
     folder = Path(tempfile.mkdtemp(prefix="replydesk-upload-"))
     try:
         path = folder / name
-        _save(file, path, name)
+        save_upload(file.file, path, name)
         report = ingest_upload(ctx.store, path, f"upload/{name}", ws, kind)
+    except UploadTooLarge as exc:
+        raise TooLarge(str(exc)) from None
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     wanted = {d.doc_id for d in report.documents}
