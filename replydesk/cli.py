@@ -131,24 +131,15 @@ def serve(
 @app.command()
 def worker() -> None:
     """Run a standalone job worker (no HTTP)."""
-    import threading
-
     from agent.runner import ReplyRunner
-    from desk.db import make_engine
-    from desk.db import migrate as run_migrations
     from desk.worker import Worker
+    from replydesk.cli_common import migrated_engine, run_until_interrupted
 
     _configure_logging()
     settings = get_settings()
-    run_migrations(settings)
+    engine = migrated_engine()
     runner = ReplyRunner(settings)
-    stop = threading.Event()
-    try:
-        Worker(settings, make_engine(settings), runner).run_forever(stop)
-    except KeyboardInterrupt:
-        stop.set()
-    finally:
-        runner.close()
+    run_until_interrupted(Worker(settings, engine, runner).run_forever, runner.close)
 
 
 from replydesk import cli_queue  # noqa: E402  (queue operations: keys list/revoke, relay)

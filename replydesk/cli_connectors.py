@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ground.settings import get_settings
+from replydesk.cli_common import migrated_engine, run_until_interrupted
 
 connectors_app = typer.Typer(help="Platform connectors (Discord, Reddit, Meta, Discourse) per workspace.",
                              no_args_is_help=True)
@@ -21,14 +22,6 @@ console = Console()
 err = Console(stderr=True)
 LIST_KEYS = {"subreddits", "channels", "categories"}
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
-
-
-def _engine() -> Any:
-    from desk.db import make_engine, migrate
-
-    settings = get_settings()
-    migrate(settings)
-    return make_engine(settings)
 
 
 def _actor() -> tuple[str, str]:
@@ -79,7 +72,7 @@ def add(
             credentials[key] = Credential(value=typer.prompt(f"{key}", hide_input=True, err=True))
     settings = get_settings()
     try:
-        row = add_connector(settings, _engine(), workspace=workspace or settings.workspace, name=name,
+        row = add_connector(settings, migrated_engine(), workspace=workspace or settings.workspace, name=name,
                             platform=platform, config=config, credentials=credentials, actor=_actor(),
                             scope=INSTALLATION)
     except DeskError as exc:
@@ -103,7 +96,7 @@ def list_(
     from connectors.config import list_connectors, public_view
     from desk.scope import INSTALLATION
 
-    views = [public_view(r) for r in list_connectors(_engine(), scope=INSTALLATION, workspace=workspace)]
+    views = [public_view(r) for r in list_connectors(migrated_engine(), scope=INSTALLATION, workspace=workspace)]
     if as_json:
         console.print_json(json.dumps(views))
         return
@@ -125,7 +118,7 @@ def test(connector_id: Annotated[int, typer.Argument(help="The connector's id (c
     from desk.scope import INSTALLATION
 
     try:
-        checks = test_connector(get_settings(), _engine(), connector_id, scope=INSTALLATION)
+        checks = test_connector(get_settings(), migrated_engine(), connector_id, scope=INSTALLATION)
     except DeskError as exc:
         _fail(str(exc))
         return
@@ -147,7 +140,7 @@ def remove(connector_id: Annotated[int, typer.Argument(help="The connector's id.
     from desk.scope import INSTALLATION
 
     try:
-        row = remove_connector(_engine(), connector_id, _actor(), scope=INSTALLATION)
+        row = remove_connector(migrated_engine(), connector_id, _actor(), scope=INSTALLATION)
     except DeskError as exc:
         _fail(str(exc))
         return
@@ -165,36 +158,26 @@ def poll(connector_id: Annotated[int | None, typer.Argument(help="One connector 
 
     settings = get_settings()
     configure_logging(settings.log_format)
-    runner = ConnectorRunner(settings, _engine())
-    stop = threading.Event()
-    try:
+    runner = ConnectorRunner(settings, migrated_engine())
+
+    def passes(stop: threading.Event) -> None:
         while True:
             for name, intake in runner.poll_once(connector_id).items():
                 console.print(f"{name}: {len(intake.accepted)} new, {len(intake.duplicates)} seen, "
                               f"{len(intake.ignored)} ignored")
             if once or stop.wait(settings.connector_poll_seconds):
-                break
-    except KeyboardInterrupt:
-        pass
-    finally:
-        runner.close()
+                return
+
+    run_until_interrupted(passes, runner.close)
 
 
 @connectors_app.command("run")
 def run() -> None:
     """Run every pull and gateway connector (pollers and Discord bots) without the API."""
-    import threading
-
     from connectors.runner import ConnectorRunner
     from ground.logs import configure_logging
 
     settings = get_settings()
     configure_logging(settings.log_format)
-    runner = ConnectorRunner(settings, _engine())
-    stop = threading.Event()
-    try:
-        runner.run_forever(stop)
-    except KeyboardInterrupt:
-        stop.set()
-    finally:
-        runner.close()
+    runner = ConnectorRunner(settings, migrated_engine())
+    run_until_interrupted(runner.run_forever, runner.close)

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from ground.outbound import OutboundPolicy, OutboundRefused
 from ground.settings import get_settings
+from replydesk.cli_common import migrated_engine
 
 insights_app = typer.Typer(help="What the community is saying: summaries, health, gaps, digests, alerts.",
                            no_args_is_help=True)
@@ -33,14 +34,6 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output."
 def _fail(message: str) -> None:
     err.print(f"[red]error:[/red] {message}")
     raise typer.Exit(code=1)
-
-
-def _engine() -> Any:
-    from desk.db import make_engine, migrate
-
-    settings = get_settings()
-    migrate(settings)
-    return make_engine(settings)
 
 
 def _store() -> Any:
@@ -81,7 +74,7 @@ def summary(
     if prose not in ("auto", "extractive", "none"):
         _fail(f"--prose must be auto, extractive or none, not {prose!r}")
     ws, window = _scope(workspace, since, until, period)
-    result = build_summary(_engine(), get_settings(), ws, window, prose=prose)
+    result = build_summary(migrated_engine(), get_settings(), ws, window, prose=prose)
     if as_json:
         print(result.model_dump_json())
         return
@@ -107,7 +100,7 @@ def health(
     from insights.health import build_health
 
     ws, window = _scope(workspace, since, until, period)
-    result = build_health(_engine(), _store(), ws, window)
+    result = build_health(migrated_engine(), _store(), ws, window)
     if as_json:
         print(result.model_dump_json())
         return
@@ -146,7 +139,7 @@ def gaps_list(
     from insights.gaps import list_gaps
 
     ws = workspace or get_settings().workspace
-    _print_gaps(list_gaps(_engine(), ws, None if status == "all" else status), as_json)
+    _print_gaps(list_gaps(migrated_engine(), ws, None if status == "all" else status), as_json)
 
 
 @gaps_app.command("refresh")
@@ -158,7 +151,7 @@ def gaps_refresh(
     from insights.gaps import refresh_gaps
 
     ws, window = _scope(workspace, since, until, period)
-    _print_gaps(refresh_gaps(_engine(), get_settings(), ws, window), as_json)
+    _print_gaps(refresh_gaps(migrated_engine(), get_settings(), ws, window), as_json)
 
 
 @gaps_app.command("accept")
@@ -173,7 +166,7 @@ def gaps_accept(
     from insights.gaps import accept_gap
 
     try:
-        row = accept_gap(_engine(), _store(), suggestion_id, f"cli:{getpass.getuser()}", question, answer,
+        row = accept_gap(migrated_engine(), _store(), suggestion_id, f"cli:{getpass.getuser()}", question, answer,
                          scope=INSTALLATION)
     except InsightsError as exc:
         _fail(str(exc))
@@ -192,7 +185,7 @@ def gaps_dismiss(
     from insights.gaps import dismiss_gap
 
     try:
-        row = dismiss_gap(_engine(), suggestion_id, f"cli:{getpass.getuser()}", reason, scope=INSTALLATION)
+        row = dismiss_gap(migrated_engine(), suggestion_id, f"cli:{getpass.getuser()}", reason, scope=INSTALLATION)
     except InsightsError as exc:
         _fail(str(exc))
         return
@@ -220,7 +213,7 @@ def digest(
         except OutboundRefused as exc:
             _fail(f"--post-url refused: {exc}")
     ws, window = _scope(workspace, since, until, period)
-    engine = _engine()
+    engine = migrated_engine()
     if refresh_gaps:
         refresh(engine, settings, ws, window)
     result = build_digest(engine, settings, _store(), ws, window)
@@ -246,7 +239,7 @@ def alerts_list(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> Non
     from insights.alerts import list_alerts
     from insights.schemas import AlertOut
 
-    rows = [AlertOut.model_validate(r, from_attributes=True) for r in list_alerts(_engine(), workspace)]
+    rows = [AlertOut.model_validate(r, from_attributes=True) for r in list_alerts(migrated_engine(), workspace)]
     if as_json:
         print(json.dumps([r.model_dump(mode="json") for r in rows]))
         return
@@ -269,7 +262,7 @@ def alerts_check(
     except InsightsError as exc:
         _fail(str(exc))
         return
-    alert = check(_engine(), get_settings(), workspace or get_settings().workspace, when)
+    alert = check(migrated_engine(), get_settings(), workspace or get_settings().workspace, when)
     console.print(alert.detail.get("text", "alert raised") if alert else "no new alert")
 
 
@@ -284,7 +277,7 @@ def run_scheduled(
 
     if period not in PERIODS:
         _fail(f"--period must be one of {', '.join(PERIODS)}")
-    report = run_tick(_engine(), get_settings(), _store(), period=period, out_dir=out)
+    report = run_tick(migrated_engine(), get_settings(), _store(), period=period, out_dir=out)
     for line in report.alerts:
         console.print(f"alert: {line}")
     for path in report.digests:

@@ -8,27 +8,19 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.engine import Engine
 
 from ground.settings import get_settings
+from replydesk.cli_common import migrated_engine, run_until_interrupted
 
 console = Console()
 err = Console(stderr=True)
-
-
-def _engine() -> Engine:
-    from desk.db import make_engine, migrate
-
-    settings = get_settings()
-    migrate(settings)
-    return make_engine(settings)
 
 
 def keys_list(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False) -> None:
     """List API keys (prefix, role, workspaces, last use); the keys themselves are never stored."""
     from desk.keys import list_keys
 
-    rows = list_keys(_engine())
+    rows = list_keys(migrated_engine())
     if as_json:
         for r in rows:
             print(json.dumps({"id": r.id, "name": r.name, "prefix": r.prefix, "role": r.role,
@@ -52,7 +44,7 @@ def keys_revoke(
     from desk.keys import revoke_key
 
     try:
-        record = revoke_key(_engine(), key.rstrip("…"))
+        record = revoke_key(migrated_engine(), key.rstrip("…"))
     except KeyError as exc:
         err.print(f"[red]error:[/red] {exc.args[0]}")
         raise typer.Exit(code=1) from None
@@ -61,20 +53,12 @@ def keys_revoke(
 
 def relay() -> None:
     """Run a standalone delivery relay (no HTTP); several may run at once."""
-    import threading
-
     from connectors.delivery import ConnectorSender
     from desk.relay import Relay
     from ground.logs import configure_logging
 
     settings = get_settings()
     configure_logging(settings.log_format)
-    engine = _engine()
+    engine = migrated_engine()
     runner = Relay(settings, engine, platforms=ConnectorSender(settings, engine))
-    stop = threading.Event()
-    try:
-        runner.run_forever(stop)
-    except KeyboardInterrupt:
-        stop.set()
-    finally:
-        runner.close()
+    run_until_interrupted(runner.run_forever, runner.close)
