@@ -3,6 +3,7 @@ claim / release. A stale version or a decided draft shows what changed and keeps
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -21,6 +22,7 @@ from ground.settings import Settings
 
 router = APIRouter(include_in_schema=False)
 MAX_TEXT = 20_000
+Decide = Callable[[Any, int, int, "str | None"], None]  # (app context, draft id, version, CM's text)
 
 
 def delivery_target(settings: Settings) -> str:
@@ -91,80 +93,77 @@ def _act(who: Principal, form: Any) -> tuple[int, str | None]:
     return _version(form), mine
 
 
-@router.post("/drafts/{draft_id}/approve")
-def approve(request: Request, who: Who, form: Form, draft_id: int) -> Response:
+def _decide(request: Request, who: Principal, form: Any, draft_id: int, attempted: str, decide: Decide, *,
+            flash: str, advance: bool = False, last: str | None = None) -> Response:
+    """One decision from the draft page: the CM's version and text, the call, then the page to show.
+
+    A stale version or a decided draft answers with the conflict view (409/412) and keeps the CM's text;
+    with advance, a form asking for ``then=next`` goes on to the next draft (or to ``last`` when none is
+    left)."""
     draft_id = bounded(draft_id, "draft")
     version, mine = _act(who, form)
     ctx = request.app.state.ctx
     try:
-        decisions.approve_draft(ctx.engine, draft_id, version, mine, who.actor, delivery_target(ctx.settings),
-                                scope=who.scope)
+        decide(ctx, draft_id, version, mine)
     except (Conflict, PreconditionFailed) as exc:
-        return _conflict(request, who, draft_id, exc, "approve", mine, version)
-    if form.get("then") == "next":
+        return _conflict(request, who, draft_id, exc, attempted, mine, version)
+    if advance and form.get("then") == "next":
         following = next_draft(ctx.engine, who.scope, draft_id, who.name)
         if following is not None:
-            return RedirectResponse(f"/drafts/{following}?flash=approved", status_code=303)
-        return RedirectResponse("/?flash=approved-last", status_code=303)
-    return RedirectResponse(f"/drafts/{draft_id}?flash=approved", status_code=303)
+            return RedirectResponse(f"/drafts/{following}?flash={flash}", status_code=303)
+        if last is not None:
+            return RedirectResponse(last, status_code=303)
+    return RedirectResponse(f"/drafts/{draft_id}?flash={flash}", status_code=303)
+
+
+@router.post("/drafts/{draft_id}/approve")
+def approve(request: Request, who: Who, form: Form, draft_id: int) -> Response:
+    def decide(ctx: Any, draft_id: int, version: int, mine: str | None) -> None:
+        decisions.approve_draft(ctx.engine, draft_id, version, mine, who.actor, delivery_target(ctx.settings),
+                                scope=who.scope)
+
+    return _decide(request, who, form, draft_id, "approve", decide, flash="approved", advance=True,
+                   last="/?flash=approved-last")
 
 
 @router.post("/drafts/{draft_id}/edit")
 def edit(request: Request, who: Who, form: Form, draft_id: int) -> Response:
-    draft_id = bounded(draft_id, "draft")
-    version, mine = _act(who, form)
-    if not (mine or "").strip():
-        raise PageError(400, "The reply is empty: write something, or reject the draft.")
-    try:
-        decisions.edit_draft(request.app.state.ctx.engine, draft_id, version, mine or "", who.actor, scope=who.scope)
-    except (Conflict, PreconditionFailed) as exc:
-        return _conflict(request, who, draft_id, exc, "edit", mine, version)
-    return RedirectResponse(f"/drafts/{draft_id}?flash=edited", status_code=303)
+    def decide(ctx: Any, draft_id: int, version: int, mine: str | None) -> None:
+        if not (mine or "").strip():
+            raise PageError(400, "The reply is empty: write something, or reject the draft.")
+        decisions.edit_draft(ctx.engine, draft_id, version, mine or "", who.actor, scope=who.scope)
+
+    return _decide(request, who, form, draft_id, "edit", decide, flash="edited")
 
 
 @router.post("/drafts/{draft_id}/reject")
 def reject(request: Request, who: Who, form: Form, draft_id: int) -> Response:
-    draft_id = bounded(draft_id, "draft")
-    version, mine = _act(who, form)
-    category = str(form.get("category") or "")
-    if category not in decisions.REJECT_CATEGORIES:
-        raise PageError(400, "Choose a reason for rejecting the draft.")
-    note = str(form.get("note") or "")[:2000]
-    try:
-        decisions.reject_draft(request.app.state.ctx.engine, draft_id, version, note, who.actor, scope=who.scope,
-                               category=category)
-    except (Conflict, PreconditionFailed) as exc:
-        return _conflict(request, who, draft_id, exc, "reject", mine, version)
-    if form.get("then") == "next":
-        following = next_draft(request.app.state.ctx.engine, who.scope, draft_id, who.name)
-        if following is not None:
-            return RedirectResponse(f"/drafts/{following}?flash=rejected", status_code=303)
-    return RedirectResponse(f"/drafts/{draft_id}?flash=rejected", status_code=303)
+    def decide(ctx: Any, draft_id: int, version: int, _mine: str | None) -> None:
+        category = str(form.get("category") or "")
+        if category not in decisions.REJECT_CATEGORIES:
+            raise PageError(400, "Choose a reason for rejecting the draft.")
+        decisions.reject_draft(ctx.engine, draft_id, version, str(form.get("note") or "")[:2000], who.actor,
+                               scope=who.scope, category=category)
+
+    return _decide(request, who, form, draft_id, "reject", decide, flash="rejected", advance=True)
 
 
 @router.post("/drafts/{draft_id}/regenerate")
 def regenerate(request: Request, who: Who, form: Form, draft_id: int) -> Response:
-    draft_id = bounded(draft_id, "draft")
-    version, mine = _act(who, form)
-    instructions = str(form.get("instructions") or "")[:2000]
-    try:
-        decisions.regenerate_draft(request.app.state.ctx.engine, draft_id, version, instructions, who.actor,
-                                   scope=who.scope)
-    except (Conflict, PreconditionFailed) as exc:
-        return _conflict(request, who, draft_id, exc, "regenerate", mine, version)
-    return RedirectResponse(f"/drafts/{draft_id}?flash=regenerating", status_code=303)
+    def decide(ctx: Any, draft_id: int, version: int, _mine: str | None) -> None:
+        decisions.regenerate_draft(ctx.engine, draft_id, version, str(form.get("instructions") or "")[:2000],
+                                   who.actor, scope=who.scope)
+
+    return _decide(request, who, form, draft_id, "regenerate", decide, flash="regenerating")
 
 
 @router.post("/drafts/{draft_id}/claim")
 def claim(request: Request, who: Who, form: Form, draft_id: int) -> Response:
-    draft_id = bounded(draft_id, "draft")
-    version, mine = _act(who, form)
-    ctx = request.app.state.ctx
     release = form.get("release") == "1"
-    try:
+
+    def decide(ctx: Any, draft_id: int, version: int, _mine: str | None) -> None:
         decisions.assign_draft(ctx.engine, draft_id, version, None if release else who.name,
                                0 if release else ctx.settings.claim_minutes, who.actor, scope=who.scope)
-    except (Conflict, PreconditionFailed) as exc:
-        return _conflict(request, who, draft_id, exc, "release" if release else "claim", mine, version)
-    return RedirectResponse(f"/drafts/{draft_id}?flash={'released' if release else 'claimed'}", status_code=303)
 
+    return _decide(request, who, form, draft_id, "release" if release else "claim", decide,
+                   flash="released" if release else "claimed")
