@@ -70,12 +70,13 @@ class Collections:
     generation: str
 
 
-# What a workspace's opening can reuse, keyed by the store's location and the main collection's id (a
-# reindex makes new collections, hence new ids): the question collection's handle, and chunks read by
+# What a workspace's opening can reuse: the question collection's handle, kept per store location and
+# workspace beside the main collection's id it was opened with (a reindex makes new collections, hence a
+# new id, and the entry is replaced rather than added to); and chunks read by
 # metadata under a generation stamp (guidelines, read for triage and again for drafting). The main
 # collection itself is asked for on every opening: its metadata carries the generation and the embedding
 # model, and a change by another process (ingest, reindex) must be seen at once.
-_questions_of: dict[tuple[str, str], Any] = {}
+_questions_of: dict[tuple[str, str], tuple[str, Any]] = {}
 _by_kind: dict[tuple[str, str, str, str, int], list[Chunk]] = {}
 _BY_KIND_ENTRIES = 256
 
@@ -328,12 +329,13 @@ class KnowledgeStore:
         main = self._collection(workspace, create=False)
         if main is None:
             return None
-        handle = (self.key, str(main.id))
-        questions = _questions_of.get(handle)
+        place, main_id = (self.key, workspace), str(main.id)
+        known = _questions_of.get(place)
+        questions = known[1] if known is not None and known[0] == main_id else None
         if questions is None:
             questions = self._questions(workspace, create=False)
             if questions is not None:
-                _questions_of[handle] = questions
+                _questions_of[place] = (main_id, questions)
         return Collections(main, questions, str((main.metadata or {}).get("generation", "")))
 
     @staticmethod

@@ -11,9 +11,11 @@ from typer.testing import CliRunner
 
 from ground import settings as settings_module
 from ground.settings import Settings
+from knowledge import store as store_module
 from knowledge.errors import EmbeddingModelMismatch, KnowledgeError
 from knowledge.ingest import ingest_paths
 from knowledge.lexical import workspace_index
+from knowledge.maintenance import reindex
 from knowledge.search import guidelines_for, retrieve, search_knowledge
 from knowledge.store import KnowledgeStore
 from replydesk.cli import app
@@ -148,3 +150,17 @@ def test_embedding_model_change_is_refused_until_reindex(
     finally:
         settings_module.get_settings.cache_clear()
     assert [h.id for h in search_knowledge(store, "wifi at kirkwood", "acme")] == before
+
+
+def test_reindex_replaces_the_cached_question_collection(settings: Settings, tmp_path: Path) -> None:
+    """Each reindex makes new collections; the opened question collection is cached per workspace, so
+    repeated reindexes leave one entry (the current one), and searches read the new collections."""
+    store = KnowledgeStore(settings)
+    ingest_paths(store, write_kb(tmp_path / "kb"), "acme")
+    before = [h.id for h in search_knowledge(store, "wifi at kirkwood", "acme")]
+    for _ in range(3):
+        reindex(store, "acme")
+        assert [h.id for h in search_knowledge(store, "wifi at kirkwood", "acme")] == before
+    cached = [place for place in store_module._questions_of if place[0] == store.key]
+    assert cached == [(store.key, "acme")]
+    assert store_module._questions_of[(store.key, "acme")][0] == str(store.client.get_collection("kb-acme").id)
