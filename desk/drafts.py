@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import String, and_, cast, func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.engine import Engine
 from sqlmodel import col
 
 from desk.db import read_session
 from desk.errors import NotFound
-from desk.models import Draft, Message
+from desk.models import Draft, DraftRiskFlag, Message
 from desk.scope import Scope
 
 OPEN = ("pending", "regenerating")
@@ -52,11 +52,9 @@ class DraftFilter:
                               (Draft.message_id, self.message_id)):
             if value is not None and value != "":
                 out.append(col(column) == value)
-        if self.risk_flag:
-            # The triage is a JSON column: its text holds the flag as a quoted string. A LIKE on the text is
-            # portable across SQLite and PostgreSQL (JSON operators are not), and flags are plain words.
-            flag = "".join(ch for ch in self.risk_flag if ch.isalnum() or ch in "_-")
-            out.append(cast(col(Draft.triage), String).like(f'%"{flag}"%'))
+        if self.risk_flag:  # an index lookup in draft_risk_flags (revision 0012), not a scan of the triage JSON
+            out.append(col(Draft.id).in_(select(col(DraftRiskFlag.draft_id)).where(
+                col(DraftRiskFlag.flag) == self.risk_flag)))
         if self.assignee == "none":
             out.append(or_(col(Draft.assignee).is_(None), col(Draft.assigned_until) < now))
         elif self.assignee:

@@ -174,6 +174,16 @@ class DraftVersion(SQLModel, table=True):
     at: datetime = Field(default_factory=utcnow)
 
 
+class DraftRiskFlag(SQLModel, table=True):
+    """A draft's triage risk flags, one row each (revision 0012), so the queue's risk filter is an index
+    lookup rather than a scan of every draft's triage JSON. Written with the triage, by the worker."""
+
+    __tablename__ = "draft_risk_flags"
+    __table_args__ = (Index("ix_draft_risk_flags_flag", "flag", "draft_id"),)
+    draft_id: int = Field(foreign_key="drafts.id", primary_key=True)
+    flag: str = Field(primary_key=True)
+
+
 class IdempotencyRecord(SQLModel, table=True):
     """A POST's stored result, replayed for a retry with the same Idempotency-Key (Stripe's scheme)."""
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, text, update
+from sqlalchemy import and_, delete, func, insert, or_, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -19,7 +19,7 @@ from agent.state import ReviewDecision, ReviewRequest
 from desk.audit import INGEST, WORKER, Actor, audit_draft, record_version
 from desk.db import read_session, session_scope
 from desk.inbound import MessageCreate
-from desk.models import Draft, Job, Message, utcnow
+from desk.models import Draft, DraftRiskFlag, Job, Message, utcnow
 from desk.priority import due_at, priority_of
 from desk.scope import Scope
 
@@ -184,6 +184,7 @@ def record_review(
         action, from_version = "redrafted", draft.version - 1
     else:
         return draft
+    _set_risk_flags(session, draft.id or 0, request.triage)
     record_version(session, draft, action, WORKER)
     audit_draft(session, draft, WORKER, action, from_version=from_version)
     message.status = "drafted"
@@ -195,6 +196,14 @@ def record_review(
             _mark_stale(session, draft, int(newer), WORKER)
     session.flush()
     return draft
+
+
+def _set_risk_flags(session: Session, draft_id: int, triage: dict[str, Any]) -> None:
+    """The draft's risk flags as rows (the queue filters on them); a regeneration replaces them."""
+    session.execute(delete(DraftRiskFlag).where(col(DraftRiskFlag.draft_id) == draft_id))
+    flags = sorted({str(f) for f in triage.get("risk_flags") or [] if f})
+    if flags:
+        session.execute(insert(DraftRiskFlag), [{"draft_id": draft_id, "flag": f} for f in flags])
 
 
 def _queue_fields(

@@ -8,10 +8,15 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.engine import Engine
 
-from desk.models import Draft, DraftVersion, Message, utcnow
+from desk.models import Draft, DraftRiskFlag, DraftVersion, Message, utcnow
 
 PLATFORMS = ("x", "instagram", "reddit", "discord", "linkedin")
 INTENTS = ("question", "complaint", "praise", "other")
+
+
+def risk_flags_of(i: int) -> list[str]:
+    """A few seeded drafts carry risk flags (1 in 25 safety, 1 in 40 legal), as a real queue would."""
+    return (["safety"] if i % 25 == 24 else []) + (["legal"] if i % 40 == 31 else [])
 
 
 def seed_drafts(engine: Engine, count: int, prefix: str = "seed", workspace: str = "default",
@@ -43,7 +48,8 @@ def seed_drafts(engine: Engine, count: int, prefix: str = "seed", workspace: str
                     "message_id": message_id, "workspace": workspace, "platform": PLATFORMS[i % len(PLATFORMS)],
                     "status": "pending", "route": "draft", "text": f"Hi user{i}, here is answer {i}.",
                     "drafted_text": f"Hi user{i}, here is answer {i}.", "citations": [], "checks": [],
-                    "triage": {"intent": INTENTS[i % len(INTENTS)], "urgency": "normal", "risk_flags": []},
+                    "triage": {"intent": INTENTS[i % len(INTENTS)], "urgency": "normal",
+                               "risk_flags": risk_flags_of(i)},
                     "composer": "offline", "needs_human_answer": False, "note": "", "model": None, "usage": {},
                     "version": 1, "graph_thread": f"{prefix}-thread-{i}", "created_at": now, "updated_at": now,
                     "priority": (i * 37) % 101, "due_at": now + timedelta(minutes=(i * 13) % 900 - 120),
@@ -51,16 +57,21 @@ def seed_drafts(engine: Engine, count: int, prefix: str = "seed", workspace: str
                 })
             conn.execute(insert(Draft), drafts)
             got = conn.execute(
-                select(Draft.id, Draft.text).where(  # type: ignore[call-overload]
+                select(Draft.id, Draft.text, Draft.message_id).where(  # type: ignore[call-overload]
                     Draft.message_id.in_(list(by_external.values())))  # type: ignore[attr-defined]
             ).all()
             conn.execute(insert(DraftVersion), [
                 {"draft_id": did, "version": 1, "text": text, "action": "drafted", "actor": "seed", "at": now}
-                for did, text in got
+                for did, text, _mid in got
             ])
-            ids.extend(did for did, _text in got)
+            index_of = {mid: int(external.rsplit("-", 1)[1]) for external, mid in by_external.items()}
+            flags = [{"draft_id": did, "flag": flag}
+                     for did, _text, mid in got for flag in risk_flags_of(index_of[mid])]
+            if flags:
+                conn.execute(insert(DraftRiskFlag), flags)
+            ids.extend(did for did, _text, _mid in got)
     if engine.dialect.name == "postgresql":
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             # Planner statistics, as autovacuum would gather them after a bulk load this size.
-            conn.exec_driver_sql("VACUUM ANALYZE drafts, messages, draft_versions")
+            conn.exec_driver_sql("VACUUM ANALYZE drafts, messages, draft_versions, draft_risk_flags")
     return sorted(ids)

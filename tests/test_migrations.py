@@ -80,7 +80,7 @@ def _alembic_config(settings: Settings) -> Any:
 def test_the_migration_history_has_one_head(tmp_path: Path) -> None:
     from alembic.script import ScriptDirectory
 
-    assert ScriptDirectory.from_config(_alembic_config(make_settings(tmp_path))).get_heads() == ["0011"]
+    assert ScriptDirectory.from_config(_alembic_config(make_settings(tmp_path))).get_heads() == ["0012"]
 
 
 def _insert(conn: Any, table_name: str, **values: Any) -> int:
@@ -120,6 +120,11 @@ def test_a_database_at_the_four_old_heads_upgrades_with_its_rows(fresh_settings:
                                  author={"id": "a1", "handle": "@ana"}, text="Does the Trail fold?", thread=[])
             _insert(conn, "drafts", message_id=message_id, workspace="lumen", platform="x", text="It does not.",
                     status="pending", citations=[], checks=[], triage={})
+            fire_id = _insert(conn, "messages", workspace="lumen", platform="x", external_id="m-2",
+                              author={"id": "a2", "handle": "@bo"}, text="My battery caught fire", thread=[])
+            flagged = _insert(conn, "drafts", message_id=fire_id, workspace="lumen", platform="x", text="",
+                              status="pending", citations=[], checks=[],
+                              triage={"intent": "complaint", "risk_flags": ["safety", "legal"]})
             _insert(conn, "api_keys", role="cm", name="before-upgrade", prefix="rdk_test", key_hash="h" * 64)
             _insert(conn, "eval_runs", label="before", status="finished", suites=["tone"])
             _insert(conn, "insight_alerts", uid="alert-1", workspace="lumen", signals=["volume"], detail={})
@@ -127,11 +132,13 @@ def test_a_database_at_the_four_old_heads_upgrades_with_its_rows(fresh_settings:
         migrate(fresh_settings)
 
         with engine.begin() as conn:
-            assert [r[0] for r in conn.execute(text("SELECT version_num FROM alembic_version"))] == ["0011"]
-            kept = (("messages", "text", "Does the Trail fold?"), ("drafts", "text", "It does not."),
-                    ("api_keys", "name", "before-upgrade"), ("eval_runs", "label", "before"),
-                    ("insight_alerts", "uid", "alert-1"))
-            for table, column, value in kept:
-                assert [r[0] for r in conn.execute(text(f"SELECT {column} FROM {table}"))] == [value], table
+            assert [r[0] for r in conn.execute(text("SELECT version_num FROM alembic_version"))] == ["0012"]
+            backfilled = conn.execute(text("SELECT draft_id, flag FROM draft_risk_flags ORDER BY flag")).all()
+            assert [tuple(r) for r in backfilled] == [(flagged, "legal"), (flagged, "safety")]
+            kept = (("messages", "text", ["Does the Trail fold?", "My battery caught fire"]),
+                    ("drafts", "text", ["It does not.", ""]), ("api_keys", "name", ["before-upgrade"]),
+                    ("eval_runs", "label", ["before"]), ("insight_alerts", "uid", ["alert-1"]))
+            for table, column, values in kept:
+                assert [r[0] for r in conn.execute(text(f"SELECT {column} FROM {table} ORDER BY id"))] == values, table
     finally:
         engine.dispose()

@@ -8,11 +8,11 @@ import re
 from typing import Any
 
 from fastapi.routing import APIRoute
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from api.app import create_app
 from desk.keys import revoke_key
-from desk.models import Delivery
+from desk.models import Delivery, Draft
 from tests.console.conftest import Console, csrf_of
 
 
@@ -386,3 +386,22 @@ def test_an_admin_deletes_a_document(console: Console) -> None:
     assert done.status_code == 303 and "flash=deleted" in done.headers["location"]
     assert all(d.source != "upload/pears.md" for d in console.live_store().documents("default"))
     assert admin.post("/knowledge/documents/0123456789abcdef/delete", data={"csrf_token": token}).status_code == 404
+
+
+def test_the_risk_filter_lists_exactly_the_drafts_with_that_flag(console: Console) -> None:
+    """Flags come from triage, written by the worker (the sample's safety escalation) and by the seed; the
+    queue's risk filter finds every draft with the flag and no other."""
+    seeded = console.drafts(50)  # the 25th and 50th carry "safety", the 32nd "legal"
+    with Session(console.live.engine) as session:
+        drafts = session.exec(select(Draft)).all()
+        flagged = {d.id for d in drafts if "safety" in (d.triage.get("risk_flags") or [])}
+        by_worker = {d.id for d in drafts if d.id not in seeded and "safety" in (d.triage.get("risk_flags") or [])}
+    assert by_worker, "the sample messages include a safety escalation drafted by the worker"
+    assert {seeded[24], seeded[49]} <= flagged and seeded[31] not in flagged
+    client = console.sign_in(console.key("viewer"))
+    listed = {int(i) for i in re.findall(r'data-id="(\d+)"', client.get("/", params={"risk": "safety",
+                                                                                      "status": "all"}).text)}
+    assert listed == flagged
+    legal = {int(i) for i in re.findall(r'data-id="(\d+)"', client.get("/", params={"risk": "legal",
+                                                                                     "status": "all"}).text)}
+    assert seeded[31] in legal and not legal & {seeded[24], seeded[49]}
