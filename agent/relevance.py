@@ -46,7 +46,7 @@ QUESTION_RELATED = 0.30
 CLEAR_LEAD = 0.16
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 _INTERROGATIVE = re.compile(
-    r"^\W*(how|what|whats|what's|when|where|which|who|why|can|do|does|did|is|are)\b", re.I)
+    r"^\W*(how|what|whats|what's|when|where|which|who|why|can|do|does|did|is|are)\b(?!\s+not\b)", re.I)
 _WORD = re.compile(r"[a-z][a-z'\u2019]+")
 _STOP = frozenset({
     "a", "an", "and", "are", "as", "at", "be", "but", "by", "can", "could", "do", "does", "did", "for", "from",

@@ -21,6 +21,7 @@ from agent.guard import injection_signals
 from agent.intents import IntentPrediction
 from agent.llm import LLMDrafter
 from agent.llm_client import warn_fallback
+from agent.relevance import asks_something
 from agent.risk import looks_abusive, looks_like_spam, risk_flags, route_message, urgency
 from agent.state import InboundMessage, Triage
 from agent.taxonomy import TaxonomyStore, community_classifier
@@ -96,6 +97,26 @@ def _crisis_means_crisis(category: str, flags: list[str], community: IntentPredi
     return others[0] if others else "other"
 
 
+# Phrasings that ask for something without a question mark or an interrogative opening ("wondering if the
+# Trail folds", "let me know the price", "anyone know a good lock").
+_ASKS_INDIRECTLY = re.compile(
+    r"\b(wonder(ing)?|curious|let (me|us) know|tell me|any ?(idea|info|tips?|news|update)|anyone know|"
+    r"help|looking for|need(s|ed)? to know|want(ed)? to know|love to know|how (much|many|long|to))\b", re.I)
+_CLEARLY = 0.5  # VADER compound beyond which a message that asks nothing reads as praise or complaint
+
+
+def _question_means_asking(category: str, text: str, score: float, community: IntentPrediction) -> str:
+    """The classifier's ``question`` is a resemblance to questions about our products and services ("2 day
+    delivery to london ... impressed tbh" reads like a delivery question). A message that asks nothing —
+    no question sentence, no indirect request — and is clearly positive or negative is praise or a
+    complaint, when the classifier considered that category at all; otherwise the label stands."""
+    if category != "question" or asks_something(text) or _ASKS_INDIRECTLY.search(text):
+        return category
+    wanted = "praise" if score >= _CLEARLY else "complaint" if score <= -_CLEARLY else None
+    considered = {name for name, _p in community.alternatives}
+    return wanted if wanted in considered else category
+
+
 class Triager:
     """One per process: the community classifier is fitted once, team taxonomies are read when they change."""
 
@@ -160,6 +181,7 @@ class Triager:
         if injection_signals(message.text):
             flags.append("prompt_injection")
         label, score = sentiment(message.text)
+        category = _question_means_asking(category, message.text, score, community)
         source = "vader"
         sentiment_note = ""
         llm_urgency = None
@@ -180,7 +202,10 @@ class Triager:
             intent, confidence, top = team.intent, team.confidence, team.top_intent
             alternatives = [{"intent": name, "confidence": p} for name, p in team.alternatives]
         else:
-            intent, confidence, top = category, community.confidence, None
+            # A label changed by the rules above reports the classifier's probability for it (when it had one).
+            confidence = community.confidence if category == community.intent else \
+                dict(community.alternatives).get(category, community.confidence)
+            intent, top = category, None
             alternatives = [{"intent": name, "confidence": p} for name, p in community.alternatives]
         return Triage(
             intent=intent,

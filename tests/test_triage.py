@@ -85,6 +85,22 @@ def test_community_triage_routes_with_reasons() -> None:
     assert results[5].intent == "question" and results[5].language == "en"
 
 
+def test_a_message_that_asks_nothing_is_not_a_question() -> None:
+    """The classifier reads "2 day delivery to london" as a delivery question; with no question in it (a
+    negated statement is not one) and a clearly positive tone it is praise. Real questions without a
+    question mark stay questions."""
+    triager = Triager()
+    praise, asked, indirect = triager.triage_many([
+        _message("wow, 2 day delivery to london. did not think that was possible. impressed tbh"),
+        _message("did the new Trail ship to london yet"),
+        _message("wondering how long delivery to london takes, would love to know"),
+    ])
+    assert praise.intent == "praise" and praise.category == "praise"
+    assert praise.confidence < 0.5, "the classifier's own probability for praise, not the question's"
+    assert asked.intent == "question"
+    assert indirect.intent == "question"
+
+
 def test_risk_flags_pii_vip_and_language() -> None:
     triager = Triager()
     public = triager.triage(_message("my order #4471902 never came, email me at dana@example.com"))
