@@ -18,6 +18,7 @@ import contextlib
 import email.utils
 import logging
 import random
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -75,13 +76,20 @@ class _SeedRefused(Exception):
     pass
 
 
+# Where a server's error text turns into its own stack trace ("\n  File \"/srv/.../app.py\", line 12"):
+# what follows is the server's internals (paths, code), not a reason, and is cut off.
+_TRACE = re.compile(r"\s*(Traceback \(most recent call last\)|File \"[^\"]*\", line)")
+
+
 def _server_text(exc: openai.APIStatusError) -> str:
     body = exc.body
     if isinstance(body, dict):
         error = body.get("error", body)
         message = error.get("message") if isinstance(error, dict) else error
-        return str(message or body)
-    return str(body or exc.message)
+        text = str(message or body)
+    else:
+        text = str(body or exc.message)
+    return _TRACE.split(text, maxsplit=1)[0].strip()
 
 
 def _transient(exc: BaseException) -> bool:
@@ -197,6 +205,8 @@ class LLMClient:
                 problem = str(exc)
                 log.warning("LLM %s answer unusable (round %d of 2): endpoint=%s model=%s mode=%s reason=%s",
                             purpose, round_, self.endpoint.label, self.model, answer.mode, problem)
+                log.debug("LLM %s unusable answer (finish_reason=%s): %s...%s", purpose,
+                          choice.finish_reason if choice is not None else None, text[:600], text[-300:])
             if choice is not None and choice.finish_reason == "length":
                 # Cut off at max_tokens: a small model under a grammar loops inside a string. Showing it the
                 # loop would prime another; ask afresh with a repetition penalty (a standard parameter).

@@ -291,7 +291,9 @@ class OpenAIStub:
             if mode == "llamacpp":  # what llama-cpp-python's server answers (pydantic validation, HTTP 500)
                 reply = _Reply(500, _error(500, "1 validation error for CreateChatCompletionRequest\n"
                                            "response_format.type\n  Input should be 'text' or 'json_object' "
-                                           "[type=literal_error, input_value='json_schema', input_type=str]"))
+                                           "[type=literal_error, input_value='json_schema', input_type=str]"
+                                           "\n\n  File \"/srv/llama/site-packages/llama_cpp/server/app.py\", line 88"
+                                           ", in create_chat_completion"))
             else:
                 reply = _Reply(400, _error(400, "response_format json_schema is not supported"))
         elif kind == "json_object" and "schema" in response_format and mode == "json_object_only":

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.endpoints import capability_table
 from agent.runner import ReplyRunner
 from agent.state import Author, InboundMessage
 from evals.runner import EvalRunner, RunOptions
@@ -74,6 +75,9 @@ def test_reply_loop_triage_and_judge_on_a_picky_server(server: str, tmp_path: Pa
     assert llm_stub.refusals == refusals, "nothing refused for its mode after the first negotiation"
     modes = {(r.get("response_format") or {}).get("type", "none") for r in llm_stub.requests[refusals:]}
     assert modes == {"json_object" if mode.startswith("json_object") else mode}
+    refused = [str(said) for row in capability_table() if row["endpoint"] == llm_stub.base_url
+               for said in dict(row["refused"]).values()]  # type: ignore[call-overload]
+    assert len(refused) == refusals and not any("File " in said or "/srv/" in said for said in refused), refused
 
 
 def test_a_confidence_in_percent_or_out_of_range_costs_no_draft(tmp_path: Path, sample_chroma: Path,
