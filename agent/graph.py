@@ -137,12 +137,21 @@ def draft(state: GraphState, *, runtime: Context) -> dict[str, Any]:
     previous = DraftResult.model_validate(state["draft"]) if state.get("draft") and instructions else None
     result: DraftResult | None = None
     note = ""
+    # A self-check revision of the model's own draft: if the revision fails, the model's draft stays, with
+    # the checks it failed shown (a flagged model draft, not a different composer's text).
+    revising = bool(state.get("feedback")) and (state.get("draft") or {}).get("composer") == "llm"
     if deps.llm is not None:
         try:
             result = deps.llm.draft(message, hits, profile, brand, asked, examples)
         except DraftingError as exc:
-            warn_fallback(log, exc, "draft", "the offline composer")
-            note = f"LLM unavailable, offline composer used: {exc.reason}."
+            if revising:
+                warn_fallback(log, exc, "draft revision", "the model's first draft")
+                result = DraftResult.model_validate(state["draft"])
+                result.note = (f"{result.note} The model could not revise its draft ({exc.reason}); its first "
+                               "draft is shown with the checks it failed.").strip()
+            else:
+                warn_fallback(log, exc, "draft", "the offline composer")
+                note = f"LLM unavailable, offline composer used: {exc.reason}."
     if result is None:
         result = compose_offline(
             message, hits, profile, sentiment=state["triage"]["sentiment"], min_score=settings.min_answer_score,

@@ -116,9 +116,12 @@ def first_json_object(text: str) -> dict[str, Any]:
 
     Hand-written on purpose: a JSON "repair" library would guess at truncated or broken output, and a
     guessed reply must not reach a CM as if the model had written it. ``raw_decode`` from each ``{``
-    finds a complete object and ignores whatever follows it.
+    finds a complete object and ignores whatever follows it. Raw line breaks and tabs inside a string are
+    accepted (``strict=False``): nothing is guessed, and llama-cpp-python's schema grammar allows them
+    (its string rule excludes only quote and backslash), so a model writing a list in its reply under
+    that grammar produces them.
     """
-    decoder = json.JSONDecoder()
+    decoder = json.JSONDecoder(strict=False)
     start = text.find("{")
     while start != -1:
         try:

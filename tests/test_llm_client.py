@@ -40,6 +40,9 @@ def _ask(client: LLMClient) -> Mood:
 def test_json_object_found_in_prose_and_fences() -> None:
     assert first_json_object('Sure! Here it is:\n```json\n{"a": {"b": 1}}\n```\nAnything else?') == {"a": {"b": 1}}
     assert first_json_object('I think {not json} but {"a": "}"} then {"b": 2}') == {"a": "}"}
+    # llama-cpp-python's schema grammar lets raw line breaks into strings: a list in a reply is still the reply.
+    listed = '{"reply": "Steps:\n1. hold +\n2.\tpair", "n": 1}'
+    assert first_json_object(listed) == {"reply": "Steps:\n1. hold +\n2.\tpair", "n": 1}
     with pytest.raises(OutputProblem, match="incomplete"):
         first_json_object('{"reply": "cut off mid-sent')
     with pytest.raises(OutputProblem, match="no JSON object"):

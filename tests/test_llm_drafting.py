@@ -99,6 +99,26 @@ def test_malformed_output_is_retried_then_falls_back(runner_factory, llm_stub: O
     assert "not the JSON asked for, even after one repair" in second.note
 
 
+def test_a_failed_revision_keeps_the_models_draft_with_its_failed_checks(runner_factory, llm_stub: OpenAIStub) -> None:
+    """The first draft states a figure no source has, so the self-check asks for a revision; the revision
+    answer is unusable. The model's own draft stays (flagged by its checks), not an offline composer's."""
+    def model(request: dict) -> str:
+        if any("Your previous draft failed these checks" in str(m["content"]) for m in request["messages"]):
+            return "I'm sorry, I can't"
+        return json.dumps({"reply": "Hi Dana! UK delivery takes 17 days.", "citations": ["faq-shipping-uk"],
+                           "needs_human_answer": False, "confidence": 0.8})
+
+    llm_stub.reply_with(model)
+    request = runner_factory().start("t1", _message())
+    assert request is not None
+    assert (request.composer, request.text) == ("llm", "Hi Dana! UK delivery takes 17 days.")
+    assert "could not revise its draft" in request.note
+    assert "numbers_in_sources" in {c.name for c in request.checks if not c.passed}
+    revisions = [r for r in llm_stub.requests if any("Your previous draft failed" in str(m["content"])
+                                                     for m in r["messages"])]
+    assert len(revisions) == 2  # the revision and its one repair round
+
+
 def test_citations_of_unknown_sources_are_dropped(runner_factory, llm_stub: OpenAIStub) -> None:
     llm_stub.reply_text(json.dumps({"reply": "Hi Dana! Shipping is free, see https://evil.example/x",
                                     "citations": ["made-up-id"], "needs_human_answer": False, "confidence": 0.9}))
