@@ -93,8 +93,12 @@ def main() -> None:
             negotiated = len([line for line in watcher.lines if "refused structured-output mode" in line])
             print(f"drafts: {len(drafted)} of {N_MESSAGES} messages routed to drafting; "
                   f"composer llm: {len(llm)} ({len(llm) / max(1, len(drafted)):.0%})")
-            print(f"LLM calls per draft: mean {statistics.mean(calls) if calls else 0:.2f}, max {max(calls or [0])} "
-                  "(1 = one answer; +1 per repair round or self-check revision)")
+            print(f"LLM calls recorded on the kept draft: mean {statistics.mean(calls) if calls else 0:.2f}, "
+                  f"max {max(calls or [0])} (the call that wrote it and its repair round)")
+            answered = (workdir / "server.log").read_text(errors="replace").count(
+                '"POST /v1/chat/completions HTTP/1.1" 200')
+            print(f"chat completions the server answered while drafting: {answered} "
+                  f"({answered / max(1, len(drafted)):.2f} per draft: first drafts, self-check revisions, repairs)")
             print(f"seconds per draft: median {statistics.median(times):.1f}, max {max(times):.1f}")
             print(f"drafts with a failing check: {sum(bool(f) for f in failing)}; "
                   f"checks failed: {json.dumps(_count(failing))}")
