@@ -43,11 +43,14 @@ class Endpoint:
     def __init__(self, base_url: str, concurrency: int) -> None:
         self.base_url = base_url
         self.label = display_url(base_url)
-        self.concurrency = concurrency
         # The most requests this process has in flight to the endpoint, whatever client sends them (eval
         # clients have their own transport). The default client's transport also goes through the adaptive
-        # limiter (agent/limits.py), which lowers its own cap on 429s below this one.
-        self._slots = threading.BoundedSemaphore(concurrency)
+        # limiter (agent/limits.py), which lowers its own cap on 429s below this one. A counter under a
+        # condition rather than a semaphore, so that the cap follows the latest configuration (a semaphore
+        # keeps the size it was made with, and the first settings to name an endpoint would fix it for good).
+        self.concurrency = max(1, concurrency)
+        self._in_flight = 0
+        self._free = threading.Condition()
         self._latencies: deque[float] = deque(maxlen=_WINDOW)
         self._capabilities: dict[tuple[str, Mode], Capability] = {}
         self.seed_supported = True
@@ -55,8 +58,21 @@ class Endpoint:
 
     @contextlib.contextmanager
     def slot(self) -> Iterator[None]:
-        with self._slots:
+        with self._free:
+            self._free.wait_for(lambda: self._in_flight < self.concurrency)
+            self._in_flight += 1
+        try:
             yield
+        finally:
+            with self._free:
+                self._in_flight -= 1
+                self._free.notify()
+
+    def resize(self, concurrency: int) -> None:
+        """A new cap for requests in flight; requests already in flight finish, new ones wait below it."""
+        with self._free:
+            self.concurrency = max(1, concurrency)
+            self._free.notify_all()
 
     def capability(self, model: str, start: Mode, *, configured: bool = False) -> Capability:
         """``configured``: an operator named the mode, so callers need not wait for a first answer to
@@ -96,6 +112,8 @@ def endpoint_for(base_url: str, concurrency: int) -> Endpoint:
         found = _endpoints.get(key)
         if found is None:
             found = _endpoints[key] = Endpoint(key, concurrency)
+        elif found.concurrency != concurrency:
+            found.resize(concurrency)  # the latest settings win, as the limiter's configure() does
         return found
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from agent.endpoints import Endpoint
+from agent.endpoints import Endpoint, endpoint_for
 from agent.errors import DraftingError, LLMOutputInvalid, LLMUnavailable
 from agent.llm import LLMDrafter, LLMSentiment
 from agent.llm_client import LLMClient
@@ -163,3 +163,40 @@ def test_insights_prose_must_use_only_the_facts() -> None:
 def test_drafting_error_reason_is_what_a_cm_reads() -> None:
     error = DraftingError("circuit breaker open after repeated LLM failures", endpoint="http://h/v1", mode="none")
     assert str(error) == error.reason and error.code == "unavailable"
+
+
+def test_an_endpoints_cap_follows_the_latest_settings() -> None:
+    """The first settings to name an endpoint (a one-lane worker, say) must not fix its cap for the process:
+    named again with 4, four requests are in flight at once; named with 1 again, one at a time."""
+    url = "http://127.0.0.1:9/v1-cap-test"
+    endpoint_for(url, 1)
+    endpoint = endpoint_for(url, 4)
+    together = threading.Barrier(4, timeout=10)
+    errors: list[BaseException] = []
+
+    def request() -> None:
+        try:
+            with endpoint.slot():
+                together.wait()  # breaks (after its timeout) unless all four are in flight at once
+        except BaseException as exc:  # collected for the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=request) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert endpoint_for(url, 1) is endpoint and endpoint.concurrency == 1
+    entered = threading.Event()
+
+    def second() -> None:
+        with endpoint.slot():
+            entered.set()
+
+    with endpoint.slot():
+        blocked = threading.Thread(target=second)
+        blocked.start()
+        waited = not entered.wait(0.5)  # it cannot get in while this slot is held, however slow the machine
+    blocked.join(10)
+    assert waited and entered.is_set(), "the second request waited for the first one's slot, then ran"
