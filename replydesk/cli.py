@@ -58,11 +58,10 @@ def keys_create(
     )] = None,
 ) -> None:
     """Create an API key; it is shown once and stored only as a hash."""
-    from desk.db import make_engine
-    from desk.db import migrate as run_migrations
     from desk.errors import DeskError
     from desk.keys import ROLES, create_key
     from desk.scope import INSTALLATION, Scope
+    from replydesk.cli_common import migrated_engine
 
     if role not in ROLES:
         _fail(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
@@ -72,9 +71,7 @@ def keys_create(
             scope = Scope.of(workspace)
         except DeskError as exc:
             _fail(exc.detail)
-    settings = get_settings()
-    run_migrations(settings)
-    print(create_key(make_engine(settings), role, name or role, workspaces=scope))
+    print(create_key(migrated_engine(), role, name or role, workspaces=scope))
 
 
 @app.command("load-messages")
@@ -85,15 +82,13 @@ def load_messages(
     """Queue inbound messages from a file, as POST /v1/messages would."""
     from pydantic import ValidationError
 
-    from desk.db import make_engine
-    from desk.db import migrate as run_migrations
     from desk.inbound import MessageCreate
     from desk.queue import submit_message
     from desk.scope import INSTALLATION
+    from replydesk.cli_common import migrated_engine
 
     settings = get_settings()
-    run_migrations(settings)
-    engine = make_engine(settings)
+    engine = migrated_engine()
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
