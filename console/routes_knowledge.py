@@ -69,8 +69,8 @@ def _ingest_one(request: Request, upload: UploadFile, ws: str, kind: str) -> dic
                 f"{report.unchanged} unchanged, {report.removed} removed"
                 + (f", {report.flagged} flagged" if report.flagged else "")}
     except KnowledgeError as exc:
-        text = str(exc).removeprefix(f"{folder}/")
-        return {"name": shown, "ok": False, "text": text.split(": ", 1)[1] if text.startswith(f"{shown}: ") else text}
+        # The row already names the file: the reason alone (without the temp folder or the name before it).
+        return {"name": shown, "ok": False, "text": str(exc).removeprefix(f"{folder}/").removeprefix(f"{shown}: ")}
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
