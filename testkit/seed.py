@@ -64,7 +64,7 @@ def seed_drafts(engine: Engine, count: int, prefix: str = "seed", workspace: str
                 {"draft_id": did, "version": 1, "text": text, "action": "drafted", "actor": "seed", "at": now}
                 for did, text, _mid in got
             ])
-            index_of = {mid: int(external.rsplit("-", 1)[1]) for external, mid in by_external.items()}
+            index_of = {by_external[f"{prefix}-{i}"]: i for i in rows}
             flags = [{"draft_id": did, "flag": flag}
                      for did, _text, mid in got for flag in risk_flags_of(index_of[mid])]
             if flags:
