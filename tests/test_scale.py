@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 from sqlalchemy import func
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
-from desk.db import make_engine, migrate
+from desk.db import make_engine, migrate, read_session
 from desk.inbound import MessageCreate
 from desk.models import AuditEvent, Draft, DraftVersion, Job, Message
 from desk.queue import submit_message
@@ -92,7 +92,7 @@ def _run(settings: Settings, messages: int, workers: int) -> None:
     victim = procs[0]
     try:
         def drafted() -> int:
-            with Session(engine) as session:
+            with read_session(engine) as session:
                 return int(session.exec(select(func.count()).select_from(Draft)).one())
 
         def victim_job() -> int | None:
@@ -102,7 +102,9 @@ def _run(settings: Settings, messages: int, workers: int) -> None:
             if drafted() < messages // 10:
                 return None
             os.kill(victim.pid, signal.SIGSTOP)
-            with Session(engine) as session:
+            # A read session: the frozen victim may hold SQLite's write lock, which a writer's BEGIN
+            # IMMEDIATE would wait on until the busy timeout ("database is locked", seen in CI).
+            with read_session(engine) as session:
                 job = session.exec(select(Job).where(col(Job.status) == "running",
                                                      col(Job.worker).contains(f":{victim.pid}:"))).first()
             if job is None:
@@ -116,7 +118,7 @@ def _run(settings: Settings, messages: int, workers: int) -> None:
         wait_for(lambda: _count(engine, Job, col(Job.status) != "done") == 0, timeout=120, interval=0.5)
     finally:
         _stop(procs)
-    with Session(engine) as session:
+    with read_session(engine) as session:
         retried = session.get(Job, killed_job)
         jobs = session.exec(select(Job)).all()
     assert retried is not None and retried.status == "done" and retried.attempts >= 2
@@ -144,12 +146,12 @@ def _require_alive(settings: Settings, procs: list[subprocess.Popen[bytes]]) -> 
 
 
 def _count(engine: Engine, model: Any, *where: Any) -> int:
-    with Session(engine) as session:
+    with read_session(engine) as session:
         return int(session.exec(select(func.count()).select_from(model).where(*where)).one())
 
 
 def _distinct(engine: Engine, column: Any) -> int:
-    with Session(engine) as session:
+    with read_session(engine) as session:
         return int(session.exec(select(func.count(func.distinct(column)))).one())
 
 
