@@ -23,6 +23,7 @@ from bm25s.stopwords import STOPWORDS_EN_PLUS
 
 from knowledge.embeddings import common_word
 from knowledge.entities import EntityIndex
+from knowledge.respell import Respeller
 from knowledge.spoken import SoundRanker
 from knowledge.store import Collections, KnowledgeStore
 
@@ -156,6 +157,13 @@ class WorkspaceIndex:
                     scored.append((self.ids[row], float(sim)))
         scored.sort(key=lambda item: -item[1])
         return scored[:k]
+
+    @property
+    def respeller(self) -> Respeller:
+        """Mends a message's broken words against this workspace's vocabulary (:mod:`knowledge.respell`)."""
+        if not hasattr(self, "_respeller"):
+            self._respeller = Respeller(self.entities.corpus_df)
+        return self._respeller
 
     @property
     def vocabulary(self) -> frozenset[str]:

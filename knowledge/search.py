@@ -5,7 +5,10 @@ Rankings, fused by weighted reciprocal rank fusion (RRF):
   * when the thread names one of the workspace's entities (resolved by :mod:`knowledge.entities`,
     most recent mention wins), dense and BM25 again *within that entity's chunks*, weighted higher —
     "is the wifi free there?" is about the hotel named two turns ago, not about every hotel;
-  * when the message is elliptical ("and for kids?"), the previous question + the message, weighted low.
+  * when the message is elliptical ("and for kids?"), the previous question + the message, weighted low;
+  * when some of its words are broken ("int ernet", "theinternet", "interned connection"), the same
+    rankings again for the message as the knowledge would spell it (:mod:`knowledge.respell`), beside
+    the message's own: a mended reading adds evidence, it never replaces what was written.
 RRF uses a small constant (k=10, not the customary 60): candidate lists are short (an entity has tens of
 chunks), and with k=60 the gap between first and tenth place all but vanishes. Guidelines are not
 retrieved by similarity: they are selected by kind and platform (:func:`guidelines_for`).
@@ -24,7 +27,7 @@ import numpy as np
 from bm25s.stopwords import STOPWORDS_EN_PLUS
 
 from knowledge.embeddings import common_word, embed_cached
-from knowledge.entities import tokens
+from knowledge.entities import FILLERS, tokens
 from knowledge.errors import KnowledgeError
 from knowledge.lexical import FILTER_FIELDS, WorkspaceIndex, workspace_index
 from knowledge.models import Chunk, Hit
@@ -35,6 +38,7 @@ RRF_K = 10
 W_DENSE, W_BM25 = 1.0, 0.5
 W_ENTITY_DENSE, W_ENTITY_BM25, W_ENTITY_SOUND = 4.0, 0.25, 0.3
 W_EXPANSION = 0.5
+W_RESPELLED = 1.0  # the mended reading counts as much as the message (tuned on clean + noisy DSTC11 val)
 ELLIPTICAL_MAX_WORDS = 3
 OVERFETCH_MIN_SHARE = 0.2  # filters letting through at least this share are applied after an unfiltered query
 MAX_CONTEXT_TURNS = 20
@@ -156,7 +160,9 @@ def retrieve(
     names = [r.entity for r in resolved]
     previous = _previous_question(turns) if turns and _elliptical(query) else None
     texts = [query] + ([f"{previous}\n{query}"] if previous else [])
-    vectors = embed_cached(texts)
+    respelled = index.respeller.respell(query)
+    mended = respelled != " ".join(t for t in tokens(query) if t not in FILLERS)
+    vectors = embed_cached(texts + ([respelled] if mended else []))
     depth = max(4 * k, 20)
     mask = index.mask(flt)
     cosine: dict[str, float] = {}  # similarity to the message itself
@@ -181,6 +187,15 @@ def retrieve(
         if _garbled(query, index):
             sounds = index.entity_sounds(store, cols, names, query, mask, depth)
             rankings.append(("entity-sound", W_ENTITY_SOUND, ids(sounds, of_message=False)))
+    if mended:  # the message as the knowledge would spell it, beside (not instead of) the message
+        mended_rankings = [("dense", W_DENSE, dense(vectors[-1])),
+                           ("bm25", W_BM25, index.search(respelled, depth, mask))]
+        if names:
+            mended_rankings += [
+                ("entity-dense", W_ENTITY_DENSE, index.entity_dense(store, cols, names, vectors[-1], mask, depth)),
+                ("entity-bm25", W_ENTITY_BM25, index.search(respelled, depth, index.mask(flt, names)))]
+        rankings += [(f"respelled-{name}", W_RESPELLED * weight, ids(rows, of_message=False))
+                     for name, weight, rows in mended_rankings]
     if previous:
         rankings += [("expanded-dense", W_EXPANSION, ids(dense(vectors[1]), of_message=False)),
                      ("expanded-bm25", W_EXPANSION, ids(index.search(texts[1], depth, mask), of_message=False))]
