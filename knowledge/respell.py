@@ -27,10 +27,14 @@ import jellyfish
 from bm25s.stopwords import STOPWORDS_EN
 from rapidfuzz import fuzz
 
+from knowledge.embeddings import common_word
 from knowledge.entities import FILLERS, tokens
 
 MIN_DF = 3  # chunks that must use a word before it counts as a word of the knowledge
-SOUND_MIN_RATIO = 50.0  # spelling similarity a sound-alike must also have ("bury" ~ "beer")
+SOUND_MIN_RATIO = 50.0  # spelling similarity a sound-alike of a non-word must have ("seeting" ~ "seating")
+# ... and of an everyday word, which is far more often meant as written: a small knowledge base lacks
+# most everyday words ("sent", "last", "kid"), and "send", "list", "kit" are not what was meant.
+EVERYDAY_MIN_RATIO = 85.0  # "interned" ~ "internet"
 MIN_PART = 2
 # Function words: never a sound-alike to replace a word with ("free" is not "for"), always a word to
 # split one into ("theinternet", "doesit"); "the" is one though :func:`tokens` drops it.
@@ -91,12 +95,14 @@ class Respeller:
 
     def _split(self, word: str) -> str | None:
         cuts = [(min(self._weight(word[:c]), self._weight(word[c:])), c)
-                for c in range(MIN_PART, len(word) - MIN_PART + 1)]
+                for c in range(MIN_PART, len(word) - MIN_PART + 1)
+                if word[:c] not in _FUNCTION or word[c:] not in _FUNCTION]  # "onto" is a word, not "on to"
         count, cut = max(cuts, default=(0, 0))
         return f"{word[:cut]} {word[cut:]}" if count else None
 
     def _sounds_like(self, word: str) -> str | None:
+        floor = EVERYDAY_MIN_RATIO if common_word(word) else SOUND_MIN_RATIO
         options = [w for w in self.by_sound.get(_sound(word), ())
-                   if w != word and abs(len(w) - len(word)) <= 2 and fuzz.ratio(w, word) >= SOUND_MIN_RATIO]
+                   if w != word and abs(len(w) - len(word)) <= 2 and fuzz.ratio(w, word) >= floor]
         # The closest spelling first ("interned" is "internet" before it is "entered"), then the commoner.
         return max(options, key=lambda w: (fuzz.ratio(w, word), self.df[w], w)) if options else None

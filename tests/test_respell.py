@@ -46,7 +46,8 @@ def test_split_and_merged_words_are_mended() -> None:
 def test_words_the_knowledge_never_uses_become_sound_alikes_it_does() -> None:
     speller = _respeller()
     assert speller.respell("is the interned connection reliable") == "is internet connection reliable"
-    assert speller.respell("do you serve bury") == "do you serve beer"
+    assert speller.respell("do you serve beeer") == "do you serve beer"  # a non-word: a looser spelling
+    assert speller.respell("do you serve bury") == "do you serve bury"  # an everyday word: spelt too unlike
 
 
 def test_a_clean_message_comes_back_as_it_was() -> None:
