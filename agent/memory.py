@@ -38,6 +38,7 @@ def open_store(settings: Settings) -> tuple[BaseStore, AbstractContextManager[An
             str(settings.data_dir / "store.db"), check_same_thread=False, isolation_level=None, timeout=30
         )
         conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")  # WAL: no fsync per commit; a killed process loses nothing
         conn.execute("PRAGMA busy_timeout=30000")
         store = SqliteStore(conn)
         store.setup()

@@ -21,6 +21,7 @@ def open_checkpointer(settings: Settings) -> tuple[Any, AbstractContextManager[A
         settings.ensure_dirs()
         conn = sqlite3.connect(str(settings.checkpoint_path), check_same_thread=False, timeout=30)
         conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")  # WAL: no fsync per commit; a killed process loses nothing
         conn.execute("PRAGMA busy_timeout=30000")
         return SqliteSaver(conn), None
     from langgraph.checkpoint.postgres import PostgresSaver
@@ -65,9 +66,10 @@ class ReplyRunner:
         paused = self.pending_request(thread_id)
         if paused is not None:
             return paused
-        result = self.graph.invoke(
-            {"message": message.model_dump()}, self._config(thread_id), context=self.runtime, durability="exit"
-        )
+        with self.runtime.store.pinned():
+            result = self.graph.invoke(
+                {"message": message.model_dump()}, self._config(thread_id), context=self.runtime, durability="exit"
+            )
         return _interrupt_of(result)
 
     def resume(self, thread_id: str, decision: ReviewDecision) -> ReviewRequest | None:
@@ -75,9 +77,11 @@ class ReplyRunner:
         if self.pending_request(thread_id) is None:
             # Resuming a thread that is not paused would silently start over or no-op.
             return None
-        result = self.graph.invoke(
-            Command(resume=decision.model_dump()), self._config(thread_id), context=self.runtime, durability="exit"
-        )
+        with self.runtime.store.pinned():
+            result = self.graph.invoke(
+                Command(resume=decision.model_dump()), self._config(thread_id), context=self.runtime,
+                durability="exit",
+            )
         return _interrupt_of(result)
 
     def final_state(self, thread_id: str) -> dict[str, Any]:

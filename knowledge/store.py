@@ -15,6 +15,8 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -74,11 +76,17 @@ class Collections:
 # workspace beside the main collection's id it was opened with (a reindex makes new collections, hence a
 # new id, and the entry is replaced rather than added to); and chunks read by
 # metadata under a generation stamp (guidelines, read for triage and again for drafting). The main
-# collection itself is asked for on every opening: its metadata carries the generation and the embedding
-# model, and a change by another process (ingest, reindex) must be seen at once.
+# collection itself is asked for on every opening outside a pinned unit of work (KnowledgeStore.pinned):
+# its metadata carries the generation and the embedding model, and a change by another process (ingest,
+# reindex) must be seen by the next search.
 _questions_of: dict[tuple[str, str], tuple[str, Any]] = {}
 _by_kind: dict[tuple[str, str, str, str, int], list[Chunk]] = {}
 _BY_KIND_ENTRIES = 256
+
+
+# Collections read during one unit of work (a draft: triage, retrieval, guidelines, checks), by store
+# location and name; see KnowledgeStore.pinned. Unset outside such a unit: every read asks Chroma.
+_pinned: ContextVar[dict[tuple[str, str], Any] | None] = ContextVar("replydesk_pinned_collections", default=None)
 
 
 def _rows(got: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
@@ -97,16 +105,36 @@ class KnowledgeStore:
         self.key = settings.chroma_url or str(settings.chroma_dir.resolve())
 
     # -- collections -----------------------------------------------------------------------------
+    @contextmanager
+    def pinned(self) -> Iterator[None]:
+        """Within this block each collection is asked of Chroma once, and its metadata (the generation
+        stamp) read then holds: one draft sees one version of the knowledge, and its five-odd reads cost
+        one ``get_collection`` (each is a round trip through Chroma's bindings, ~1 ms) instead of five.
+        A write through this process drops the pins; another process's write is seen by the next unit."""
+        token = _pinned.set({})
+        try:
+            yield
+        finally:
+            _pinned.reset(token)
+
     def _open(self, name: str, create: bool, workspace: str) -> Any:
+        pins = _pinned.get()
         if create:
+            if pins:
+                pins.clear()  # a write renews the generation: later reads must see it
             return self.client.get_or_create_collection(
                 name=name, embedding_function=LocalMiniLM(), configuration={"hnsw": {"space": "cosine"}},
                 metadata={"embedding_model": MODEL_ID, "workspace": workspace, "generation": uuid.uuid4().hex},
             )
+        if pins is not None and (self.key, name) in pins:
+            return pins[(self.key, name)]
         try:
-            return self.client.get_collection(name=name, embedding_function=LocalMiniLM())
+            collection = self.client.get_collection(name=name, embedding_function=LocalMiniLM())
         except NotFoundError:
-            return None
+            collection = None
+        if pins is not None:
+            pins[(self.key, name)] = collection
+        return collection
 
     def _collection(self, workspace: str, create: bool = True, check_model: bool = True) -> Any:
         collection = self._open(f"kb-{check_workspace(workspace)}", create, workspace)
@@ -124,6 +152,8 @@ class KnowledgeStore:
 
     def _touch(self, collection: Any) -> None:
         """Renew the generation stamp (``modify`` replaces the whole metadata, so copy it)."""
+        if pins := _pinned.get():
+            pins.clear()
         collection.modify(metadata={**(collection.metadata or {}), "generation": uuid.uuid4().hex})
 
     def generation(self, workspace: str) -> str | None:
