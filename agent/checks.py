@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Literal
 
 from agent.claims import check_claims
@@ -122,12 +123,17 @@ def check_numbers(draft: DraftResult, hits: list[dict[str, Any]]) -> CheckResult
 
 
 def check_links(draft: DraftResult, ctx: CheckContext) -> CheckResult:
-    texts = [str(h.get("text") or "") for h in ctx.hits + ctx.guidelines]
-    allowed = {_norm_url(u) for text in texts for u in _URL.findall(text)}
+    allowed = frozenset().union(*(_links_of(str(h.get("text") or "")) for h in ctx.hits + ctx.guidelines))
     foreign = [u for u in _URL.findall(draft.text) if _norm_url(u) not in allowed]
     if foreign:
         return _fail("links_in_kb", f"links not in the knowledge base: {foreign}")
     return _ok("links_in_kb")
+
+
+@lru_cache(maxsize=2048)
+def _links_of(text: str) -> frozenset[str]:
+    """A knowledge text's links, normalised (the same chunks come back draft after draft: read once)."""
+    return frozenset(_norm_url(u) for u in _URL.findall(text))
 
 
 def check_public_privacy(draft: DraftResult, ctx: CheckContext) -> CheckResult:

@@ -16,6 +16,7 @@ import binascii
 import codecs
 import re
 import secrets
+from functools import lru_cache
 
 from ground.files import read_or_create
 from ground.settings import Settings
@@ -75,9 +76,16 @@ _DRAFTING_TALK = re.compile(r"\b(reply|response|answer) (to|for) (this|my|the) (
 
 def injection_signals(text: str) -> list[str]:
     """Names of the injection patterns the text matches (empty: nothing that addresses the model)."""
-    found = [name for name, pattern in _PATTERNS.items() if pattern.search(text)]
-    if found == ["output_directive"] and _DRAFTING_TALK.search(text) and len(text) < 200:
-        return []  # "looking forward to your reply to my comment" is not an attack
+    return list(_signals(text))
+
+
+# Knowledge chunks come back for message after message (the same FAQs, every guideline): each text is
+# scanned once, not on every draft.
+@lru_cache(maxsize=2048)
+def _signals(text: str) -> tuple[str, ...]:
+    found = tuple(name for name, pattern in _PATTERNS.items() if pattern.search(text))
+    if found == ("output_directive",) and _DRAFTING_TALK.search(text) and len(text) < 200:
+        return ()  # "looking forward to your reply to my comment" is not an attack
     return found
 
 
