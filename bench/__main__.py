@@ -8,6 +8,7 @@ import logging
 from bench import (
     connectors,
     console,
+    embedding_models,
     evals,
     graph,
     hardening,
@@ -31,6 +32,7 @@ BENCHMARKS = {
     "triage-labels": triage_labels.main,
     "console": console.main,
     "connectors": connectors.main,
+    "embedding-models": embedding_models.main,
 }
 
 
