@@ -76,6 +76,8 @@ class AgentRuntime:
         )
 
     def close(self) -> None:
+        if self.llm is not None:
+            self.llm.guard.flush()  # usage counted since the last write reaches the store before it closes
         for closer in self._closers:
             if hasattr(closer, "__exit__"):
                 closer.__exit__(None, None, None)

@@ -17,7 +17,6 @@ import socket
 import threading
 import time
 from datetime import UTC, datetime
-from typing import Any
 
 from langgraph.store.base import BaseStore
 
@@ -25,6 +24,8 @@ from agent.memory import NAMESPACE
 from ground.settings import Settings
 
 _PROCESS = f"{socket.gethostname()}-{os.getpid()}".replace(".", "_")
+FLUSH_SECONDS = 1.0
+MAX_NAMESPACES = 4096
 
 
 class CircuitBreaker:
@@ -67,22 +68,64 @@ class CircuitBreaker:
 
 
 class UsageLedger:
-    """Per-process counters in the store, summed across processes."""
+    """Per-process counters in the store, summed across processes.
+
+    This process's counters live in memory and reach the store at most once a FLUSH_SECONDS per namespace;
+    the other processes' sums are read at most that often too. Each write used to be a read and a write
+    on the store's one SQLite connection, twice per LLM call, under a lock every drafting lane queued on.
+    A total is exact for this process and at most FLUSH_SECONDS behind for the others; a process killed
+    outright loses at most its last FLUSH_SECONDS of counts (:meth:`flush` writes them on a clean close).
+    """
 
     def __init__(self, store: BaseStore) -> None:
         self.store = store
         self._lock = threading.Lock()
+        self._own: dict[tuple[str, ...], dict[str, int]] = {}
+        self._written: dict[tuple[str, ...], float] = {}  # when each of ours last reached the store
+        self._others: dict[tuple[str, ...], tuple[float, dict[str, int]]] = {}  # read at, sums by name
 
     def add(self, namespace: tuple[str, ...], **amounts: int) -> None:
         with self._lock:
-            item = self.store.get(namespace, _PROCESS)
-            value: dict[str, Any] = dict(item.value) if item else {}
+            value = self._own.get(namespace)
+            if value is None:  # first count here: go on from what the store holds for this process
+                item = self.store.get(namespace, _PROCESS)
+                value = self._own[namespace] = {k: int(v) for k, v in (item.value if item else {}).items()}
+                self._others.pop(namespace, None)  # a cached sum may hold that stored value too
             for name, amount in amounts.items():
-                value[name] = int(value.get(name, 0)) + int(amount)
-            self.store.put(namespace, _PROCESS, value)
+                value[name] = value.get(name, 0) + int(amount)
+            now = time.monotonic()
+            if now - self._written.get(namespace, -FLUSH_SECONDS) >= FLUSH_SECONDS:
+                self._written[namespace] = now
+                self.store.put(namespace, _PROCESS, dict(value))
+            if len(self._own) > MAX_NAMESPACES:  # hourly and per-author keys: keep only the recent ones
+                self._flush_locked()
+                self._own.clear()
+                self._written.clear()
+                self._others.clear()
 
     def total(self, namespace: tuple[str, ...], name: str) -> int:
-        return sum(int(i.value.get(name, 0)) for i in self.store.search(namespace, limit=1000))
+        now = time.monotonic()
+        with self._lock:
+            own = self._own.get(namespace)
+            cached = self._others.get(namespace)
+            if cached is None or now - cached[0] >= FLUSH_SECONDS:
+                sums: dict[str, int] = {}
+                for item in self.store.search(namespace, limit=1000):
+                    if item.key == _PROCESS and own is not None:
+                        continue  # ours is counted from memory
+                    for key, amount in item.value.items():
+                        sums[key] = sums.get(key, 0) + int(amount)
+                cached = self._others[namespace] = (now, sums)
+            return int((own or {}).get(name, 0)) + cached[1].get(name, 0)
+
+    def flush(self) -> None:
+        with self._lock:
+            self._flush_locked()
+
+    def _flush_locked(self) -> None:
+        for namespace, value in self._own.items():
+            self.store.put(namespace, _PROCESS, dict(value))
+            self._written[namespace] = time.monotonic()
 
 
 def source_key(workspace: str, platform: str, author_id: str) -> str:
@@ -132,3 +175,7 @@ class LLMGuard:
 
     def failed(self) -> None:
         self.breaker.failure()
+
+    def flush(self) -> None:
+        if self.ledger is not None:
+            self.ledger.flush()
