@@ -15,6 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ from knowledge.embeddings import MODEL_ID, LocalMiniLM, embed_texts
 from knowledge.errors import EmbeddingModelMismatch, KnowledgeError
 from knowledge.models import Chunk, DocumentSummary, FileReport, IngestReport
 
-_UPSERT_BATCH = 256
+_UPSERT_BATCH = 512
 _PAGE = 5000
 _clients: dict[str, Any] = {}
 _clients_lock = threading.Lock()
@@ -270,26 +271,42 @@ class KnowledgeStore:
     ) -> None:
         now = datetime.now(UTC).isoformat()
         todo = sorted(todo, key=lambda c: len(c.text))  # similar lengths per batch: little padding to embed
+        batches = [todo[start : start + _UPSERT_BATCH] for start in range(0, len(todo), _UPSERT_BATCH)]
         if progress:
             progress(0, len(todo))
-        for start in range(0, len(todo), _UPSERT_BATCH):
-            batch = todo[start : start + _UPSERT_BATCH]
-            faqs = [c for c in batch if c.question]
+
+        def embed(batch: list[Chunk]) -> tuple[Any, float]:
             t0 = time.perf_counter()
-            vectors = embed_texts([c.text for c in batch] + [str(c.question) for c in faqs])
-            report.embed_seconds += time.perf_counter() - t0
-            report.embedded += len(vectors)
-            metas = {c.id: c.to_metadata(workspace, now, MODEL_ID) for c in batch}
-            collection.upsert(ids=[c.id for c in batch], documents=[c.text for c in batch],
-                              embeddings=list(vectors[: len(batch)]), metadatas=[metas[c.id] for c in batch])
-            if faqs:
-                questions.upsert(ids=[c.id for c in faqs], embeddings=list(vectors[len(batch) :]),
-                                 metadatas=[metas[c.id] for c in faqs])
-            stale = [c.id for c in batch if not c.question]  # a FAQ rewritten as prose loses its question view
-            if stale and questions.count():
-                questions.delete(ids=stale)
-            if progress:
-                progress(start + len(batch), len(todo))
+            vectors = embed_texts([c.text for c in batch] + [str(c.question) for c in batch if c.question])
+            return vectors, time.perf_counter() - t0
+
+        # The next batch is embedded while this one is written: the model's cores do not wait on Chroma.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-embed") as ahead:
+            pending = ahead.submit(embed, batches[0]) if batches else None
+            done = 0
+            for i, batch in enumerate(batches):
+                assert pending is not None
+                vectors, seconds = pending.result()
+                pending = ahead.submit(embed, batches[i + 1]) if i + 1 < len(batches) else None
+                report.embed_seconds += seconds
+                report.embedded += len(vectors)
+                self._upsert(collection, questions, batch, vectors, workspace, now)
+                done += len(batch)
+                if progress:
+                    progress(done, len(todo))
+
+    @staticmethod
+    def _upsert(collection: Any, questions: Any, batch: list[Chunk], vectors: Any, workspace: str, now: str) -> None:
+        faqs = [c for c in batch if c.question]
+        metas = {c.id: c.to_metadata(workspace, now, MODEL_ID) for c in batch}
+        collection.upsert(ids=[c.id for c in batch], documents=[c.text for c in batch],
+                          embeddings=list(vectors[: len(batch)]), metadatas=[metas[c.id] for c in batch])
+        if faqs:
+            questions.upsert(ids=[c.id for c in faqs], embeddings=list(vectors[len(batch) :]),
+                             metadatas=[metas[c.id] for c in faqs])
+        stale = [c.id for c in batch if not c.question]  # a FAQ rewritten as prose loses its question view
+        if stale and questions.count():
+            questions.delete(ids=stale)
 
     def _prune(self, collection: Any, questions: Any, sources: list[str], keep: set[str]) -> int:
         """Remove chunks of the given sources that this ingest did not produce."""
