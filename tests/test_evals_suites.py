@@ -16,7 +16,7 @@ from testkit.live import ROOT, SHARED_DATA
 def test_builtin_suites_load_without_shared_data(tmp_path: Path) -> None:
     assert {"tone", "accuracy", "triage", "retrieval", "safety"} <= set(builtin_names())
     sizes = {name: len(load_suite(name).cases) for name in ("tone", "accuracy", "triage", "retrieval")}
-    assert sizes == {"tone": 24, "accuracy": 45, "triage": 37, "retrieval": 34}
+    assert sizes == {"tone": 24, "accuracy": 45, "triage": 37, "retrieval": 38}
     accuracy = load_suite("accuracy")
     original = [c for c in accuracy.cases if not c.id.startswith("acc19-")]
     assert all(c.expect.knowledge_ids and c.expect.facts and c.expect.reference for c in original)
