@@ -96,8 +96,7 @@ def thread_context(message: InboundMessage) -> str:
 def triage(state: GraphState, *, runtime: Context) -> dict[str, Any]:
     deps = runtime.context
     message = InboundMessage.model_validate(state["message"])
-    guidelines = [g.model_dump() | {"content_hash": g.content_hash}
-                  for g in deps.store.by_kind(message.workspace, "guideline")]
+    guidelines = deps.store.by_kind_records(message.workspace, "guideline")
     result = deps.triager.triage(message, guidelines)
     return {"triage": result.model_dump(), "guidelines": guidelines}
 

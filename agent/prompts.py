@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 
 DRAFT_SYSTEM = """\
 You draft replies for a brand's community managers. A human reviews every draft before anything is sent.
@@ -86,6 +87,7 @@ MESSAGE:
 JSON_ONLY_SUFFIX = "\nRespond with a single JSON object and nothing else."
 
 
+@lru_cache(maxsize=1)
 def template_hash() -> str:
     """Identifies the prompt wording a draft was written with (the canary value is not part of it)."""
     return hashlib.sha256((DRAFT_SYSTEM + DRAFT_USER + SECOND_ANGLE + REVISE).encode()).hexdigest()[:16]

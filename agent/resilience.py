@@ -106,17 +106,21 @@ class UsageLedger:
     def total(self, namespace: tuple[str, ...], name: str) -> int:
         now = time.monotonic()
         with self._lock:
-            own = self._own.get(namespace)
             cached = self._others.get(namespace)
-            if cached is None or now - cached[0] >= FLUSH_SECONDS:
+        if cached is None or now - cached[0] >= FLUSH_SECONDS:  # read outside the lock: lanes do not queue
+            items = self.store.search(namespace, limit=1000)
+            with self._lock:
+                ours_in_memory = namespace in self._own
                 sums: dict[str, int] = {}
-                for item in self.store.search(namespace, limit=1000):
-                    if item.key == _PROCESS and own is not None:
+                for item in items:
+                    if item.key == _PROCESS and ours_in_memory:
                         continue  # ours is counted from memory
                     for key, amount in item.value.items():
                         sums[key] = sums.get(key, 0) + int(amount)
                 cached = self._others[namespace] = (now, sums)
-            return int((own or {}).get(name, 0)) + cached[1].get(name, 0)
+        with self._lock:
+            own = self._own.get(namespace) or {}
+            return int(own.get(name, 0)) + cached[1].get(name, 0)
 
     def flush(self) -> None:
         with self._lock:

@@ -81,7 +81,7 @@ class Collections:
 # its metadata carries the generation and the embedding model, and a change by another process (ingest,
 # reindex) must be seen by the next search.
 _questions_of: dict[tuple[str, str], tuple[str, Any]] = {}
-_by_kind: dict[tuple[str, str, str, str, int], list[Chunk]] = {}
+_by_kind: dict[tuple[str, str, str, str, int], list[tuple[Chunk, dict[str, Any]]]] = {}
 _BY_KIND_ENTRIES = 256
 
 
@@ -439,13 +439,25 @@ class KnowledgeStore:
         collection = self._collection(workspace, create=False)
         if collection is None:
             return []
+        return [chunk.model_copy() for chunk, _record in self._by_kind(collection, kind, limit)]
+
+    def by_kind_records(self, workspace: str, kind: str, limit: int = 200) -> list[dict[str, Any]]:
+        """:meth:`by_kind` as plain records with their stored content hash (what a draft's state carries),
+        built once per generation rather than dumped and hashed again for every message."""
+        collection = self._collection(workspace, create=False)
+        if collection is None:
+            return []
+        return [dict(record) for _chunk, record in self._by_kind(collection, kind, limit)]
+
+    def _by_kind(self, collection: Any, kind: str, limit: int) -> list[tuple[Chunk, dict[str, Any]]]:
         generation = str((collection.metadata or {}).get("generation", ""))
         key = (self.key, str(collection.id), generation, kind, limit)
-        chunks = _by_kind.get(key)
-        if chunks is None:
+        cached = _by_kind.get(key)
+        if cached is None:
             got = collection.get(where={"kind": kind}, limit=limit, include=["documents", "metadatas"])
             chunks = [Chunk.from_metadata(c, d, m) for c, d, m in _rows(got)]
+            cached = [(chunk, chunk.model_dump() | {"content_hash": chunk.content_hash}) for chunk in chunks]
             if len(_by_kind) >= _BY_KIND_ENTRIES:
                 _by_kind.clear()
-            _by_kind[key] = chunks
-        return [chunk.model_copy() for chunk in chunks]
+            _by_kind[key] = cached
+        return cached
