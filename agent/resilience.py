@@ -117,6 +117,8 @@ class UsageLedger:
                         continue  # ours is counted from memory
                     for key, amount in item.value.items():
                         sums[key] = sums.get(key, 0) + int(amount)
+                if len(self._others) > MAX_NAMESPACES:
+                    self._others.clear()
                 cached = self._others[namespace] = (now, sums)
         with self._lock:
             own = self._own.get(namespace) or {}

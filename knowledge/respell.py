@@ -1,17 +1,18 @@
 """A message re-written in the knowledge's own words: words split or run together, and sound-alikes.
 
 Voice-to-text and hurried typing break the words a question turns on: "int ernet", "con nection",
-"theinternet", "variousbeer", "interned connection", "stable wavy", "a selection of bury". Dense and BM25
-rankings both miss them — the model never saw "ernet", and BM25 finds no "interned" in the FAQs. The
-knowledge base itself says which words are real here, so :class:`Respeller` rewrites a message against
-its vocabulary (how many chunks use each word):
+"theinternet", "variousbeer", "interned connection", "outdoor seeting". Dense and BM25 rankings both miss
+them — the model never saw "ernet", and BM25 finds no "interned" in the FAQs. The knowledge base itself
+says which words are real here, so :class:`Respeller` rewrites a message against its vocabulary (how
+many chunks use each word):
 
   * two neighbours are joined when the joined word is a word of the knowledge at least as common as
     either part ("int ernet" -> "internet", "break fast" -> "breakfast");
   * a word the knowledge never uses is split in two where both halves are its words ("theinternet");
   * a word the knowledge does not use (fewer than MIN_DF chunks) is replaced by a common word of it
-    that sounds the same (jellyfish's metaphone code) and is spelt alike ("interned" -> "internet",
-    "wavy" -> "wifi", "stubble" -> "stable").
+    that sounds the same (jellyfish's metaphone code) and is spelt alike: loosely for a non-word
+    ("seeting" -> "seating"), closely for an everyday word ("interned" -> "internet"; "wavy" stays, though
+    it sounds like "wifi": too unlike in spelling to tell from a word meant as written).
 
 Nothing is learnt from any dataset: only the workspace's own word counts. Words the knowledge knows are
 never touched, so a clean message comes back as it was (lower-cased), and the caller asks the extra
