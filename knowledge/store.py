@@ -442,7 +442,7 @@ class KnowledgeStore:
         return [chunk.model_copy() for chunk, _record in self._by_kind(collection, kind, limit)]
 
     def by_kind_records(self, workspace: str, kind: str, limit: int = 200) -> list[dict[str, Any]]:
-        """:meth:`by_kind` as plain records with their stored content hash (what a draft's state carries),
+        """:meth:`by_kind` as plain records with their content hash (what a draft's state carries),
         built once per generation rather than dumped and hashed again for every message."""
         collection = self._collection(workspace, create=False)
         if collection is None:
