@@ -29,7 +29,7 @@ MODEL_ID = "all-MiniLM-L6-v2-onnx-int8"
 DIMENSIONS = 384
 MAX_TOKENS = 256  # the model was trained on 256-token inputs; longer ones are truncated
 BATCH_SIZE = 64
-BATCH_TOKENS = 2048
+BATCH_TOKENS = 512  # measured: 2048 peaked 730 MB and ran 130 texts/s on 1,500 DSTC11 texts; 512: 410 MB, 167/s
 CACHE_SIZE = 8192  # vectors of recently seen texts: 8192 x 1.5 KB = 12 MB
 
 
