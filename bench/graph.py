@@ -20,6 +20,7 @@ import openai
 
 from agent.runner import ReplyRunner
 from agent.state import Author, InboundMessage
+from bench import traffic
 from knowledge.ingest import ingest_paths
 from knowledge.store import KnowledgeStore
 from testkit.live import SAMPLES, make_settings
@@ -28,14 +29,6 @@ from testkit.openai_stub import OpenAIStub
 
 N_MESSAGES = int(os.environ.get("BENCH_GRAPH_MESSAGES", "60"))
 WARMUP = 5
-QUESTIONS = [
-    "how long does shipping to the UK take?",
-    "what's your return window? I bought it three weeks ago and it rattles",
-    "how long does the Cargo take to charge?",
-    "is there a student discount?",
-    "can I store the battery in my garage over winter?",
-    "how do I pair the app? it keeps failing on my phone",
-]
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -59,7 +52,7 @@ def _llm_call_seconds(stub: OpenAIStub, calls: int = 20) -> tuple[float, float]:
 def _message(i: int) -> InboundMessage:
     return InboundMessage(id=i + 1, workspace="default", platform=("x", "instagram", "reddit")[i % 3],
                           external_id=f"graph-{i}", author=Author(id=f"u{i}", handle=f"rider{i}"),
-                          text=QUESTIONS[i % len(QUESTIONS)], thread=[], public=True)
+                          text=traffic.text(i), thread=[], public=True)
 
 
 def main() -> None:
@@ -72,7 +65,7 @@ def main() -> None:
         runner = ReplyRunner(settings)
         try:
             for i in range(WARMUP):
-                runner.start(f"warm-{i}", _message(10_000 + i))
+                runner.start(f"warm-{i}", _message(4_000 + i))
             profiler = cProfile.Profile() if os.environ.get("BENCH_PROFILE") else None
             if profiler is not None:
                 profiler.enable()

@@ -7,19 +7,24 @@ Scenarios (each in its own data directory, same run):
     (429 beyond), 32 lanes: ideal = N / 32 x LLM call; every draft approved and delivered afterwards;
   * narrow — the same endpoint allowing only 8, still 32 lanes: the limiter absorbs the 429s; ideal = N / 8.
 Baseline (same run): the LLM's own time per call, measured by calling the loopback server directly.
+The loopback LLM and the clients posting the messages are the outside world: each runs in a process of its
+own (spawned), so that their Python work does not share the measured process's interpreter lock. The
+measured process hosts what `replydesk serve` does: the API, the worker lanes and the relay.
 Printed per scenario: actual/ideal drafting time, per-message overhead beyond the LLM (job time minus one
 LLM call; median, p95), 5xx count, lost and duplicated drafts, 429s, peak in-flight at the endpoint, RSS.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import shutil
 import statistics
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 import httpx
@@ -28,6 +33,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from agent.limits import limiter_states
+from bench import traffic
 from desk.models import Delivery, Draft, Job, Message
 from knowledge.ingest import ingest_paths
 from knowledge.store import KnowledgeStore
@@ -39,14 +45,6 @@ N_MESSAGES = int(os.environ.get("BENCH_LOOP_MESSAGES", "500"))
 SINGLE_MESSAGES = int(os.environ.get("BENCH_LOOP_SINGLE_MESSAGES", "30"))
 LLM_LATENCY = float(os.environ.get("BENCH_LLM_LATENCY", "1.0"))
 LANES = 32
-QUESTIONS = [
-    "how long does shipping to the UK take?",
-    "what's your return window?",
-    "how long does the Cargo take to charge?",
-    "is there a student discount?",
-    "can I store the battery in my garage over winter?",
-    "how do I pair the app?",
-]
 
 
 @dataclass
@@ -63,6 +61,7 @@ class Outcome:
     offline: int
     rate_limited: int
     peak_in_flight: int
+    cpu_seconds: float
     peak_rss_mb: float
     rss_mb: float
     delivered: int | None = None
@@ -79,7 +78,51 @@ def _rss_mb() -> tuple[float, float]:
     return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
 
 
-def _llm_baseline(stub: OpenAIStub, calls: int = 5) -> float:
+def _serve_stub(conn: Connection) -> None:
+    """Child process: an OpenAIStub answering grounded replies, configured and read over ``conn``."""
+    with OpenAIStub() as stub:
+        conn.send(stub.base_url)
+        while True:
+            command, argument = conn.recv()
+            if command == "configure":
+                latency, limit = argument
+                stub.reset()
+                stub.latency, stub.max_concurrent = latency, limit
+                stub.reply_with(grounded_reply)
+                conn.send(None)
+            elif command == "peak":
+                conn.send(stub.max_in_flight)
+            else:
+                return
+
+
+class RemoteStub:
+    """The loopback LLM in a spawned process of its own (the endpoint is not part of the measured process)."""
+
+    def __init__(self) -> None:
+        self._conn, child = multiprocessing.get_context("spawn").Pipe()
+        self._process = multiprocessing.get_context("spawn").Process(target=_serve_stub, args=(child,), daemon=True)
+        self._process.start()
+        self.base_url: str = self._conn.recv()
+
+    def configure(self, latency: float, limit: int | None) -> None:
+        self._conn.send(("configure", (latency, limit)))
+        self._conn.recv()
+
+    @property
+    def max_in_flight(self) -> int:
+        self._conn.send(("peak", None))
+        return int(self._conn.recv())
+
+    def __enter__(self) -> RemoteStub:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._conn.send(("stop", None))
+        self._process.join(timeout=10)
+
+
+def _llm_baseline(stub: RemoteStub, calls: int = 5) -> float:
     client = openai.OpenAI(base_url=stub.base_url, api_key="bench", timeout=10, max_retries=0)
     times = []
     for _ in range(calls):
@@ -91,23 +134,24 @@ def _llm_baseline(stub: OpenAIStub, calls: int = 5) -> float:
     return statistics.median(times)
 
 
-def _post_all(client: httpx.Client, count: int, prefix: str) -> list[int]:
-    def post(i: int) -> int:
-        body = {"external_id": f"{prefix}-{i}", "platform": "x", "text": QUESTIONS[i % len(QUESTIONS)],
-                "author": {"id": f"u{i}", "handle": f"user{i}"}}
-        return client.post("/v1/messages", json=body).status_code
+def _post_all(base_url: str, key: str, count: int, prefix: str, first: int) -> list[int]:
+    """Post ``count`` messages from 16 client threads (run in a process of its own); their statuses."""
+    with httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {key}"}, timeout=30) as client:
+        def post(i: int) -> int:
+            body = {"external_id": f"{prefix}-{i}", "platform": "x", "text": traffic.text(first + i),
+                    "author": {"id": f"u{i}", "handle": f"user{i}"}}
+            return client.post("/v1/messages", json=body).status_code
 
-    with ThreadPoolExecutor(max_workers=16) as pool:
-        return list(pool.map(post, range(count)))
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            return list(pool.map(post, range(count)))
 
 
-def _scenario(name: str, stub: OpenAIStub, llm_seconds: float, messages: int, lanes: int,
-              endpoint_limit: int | None, approve: bool) -> Outcome:
+def _scenario(name: str, stub: RemoteStub, posters: ProcessPoolExecutor, llm_seconds: float, messages: int,
+              lanes: int, endpoint_limit: int | None, approve: bool, first: int) -> Outcome:
+    """``first``: the number of the scenario's first message text (scenarios of up to 1,000 messages do not
+    repeat each other's texts; see bench/traffic.py)."""
     workdir = Path(tempfile.mkdtemp(prefix=f"replydesk-bench-{name}-"))
-    stub.reset()
-    stub.latency = LLM_LATENCY
-    stub.reply_with(grounded_reply)
-    stub.max_concurrent = endpoint_limit
+    stub.configure(LLM_LATENCY, endpoint_limit)
     # Each scenario is its own endpoint (the limiter registry is per base URL + model): nothing learned
     # in one scenario carries into the next.
     settings = make_settings(workdir, llm_base_url=stub.base_url, llm_api_key="bench", llm_timeout=30.0,
@@ -118,8 +162,8 @@ def _scenario(name: str, stub: OpenAIStub, llm_seconds: float, messages: int, la
     delivered = None
     try:
         with server.client("cm") as client:
-            started = time.perf_counter()
-            statuses += _post_all(client, messages, name)
+            started, cpu_started = time.perf_counter(), time.process_time()
+            statuses += posters.submit(_post_all, server.base_url, server.keys["cm"], messages, name, first).result()
 
             def drafted() -> bool:
                 with Session(server.engine) as session:
@@ -127,6 +171,7 @@ def _scenario(name: str, stub: OpenAIStub, llm_seconds: float, messages: int, la
 
             wait_for(drafted, timeout=messages * (LLM_LATENCY + 5), interval=0.05)
             drafting = time.perf_counter() - started
+            cpu = time.process_time() - cpu_started
             if approve:
                 with Session(server.engine) as session:
                     pending = session.exec(select(Draft.id, Draft.version).where(col(Draft.status) == "pending")).all()
@@ -164,7 +209,7 @@ def _scenario(name: str, stub: OpenAIStub, llm_seconds: float, messages: int, la
         lost=message_count - len(set(drafted_ids)), duplicated=len(drafted_ids) - len(set(drafted_ids)),
         failed=failed, offline=sum(1 for _m, c in drafts if c != "llm"),
         rate_limited=state.rate_limited if state else 0, peak_in_flight=stub.max_in_flight,
-        peak_rss_mb=peak, rss_mb=rss, delivered=delivered,
+        cpu_seconds=cpu, peak_rss_mb=peak, rss_mb=rss, delivered=delivered,
     )
 
 
@@ -175,6 +220,8 @@ def _report(outcome: Outcome, llm_seconds: float) -> None:
           f"{o.messages / o.drafting / (o.peak_rss_mb / 1024):.1f} drafts/s per GB of peak RSS")
     print(f"[{o.name}] overhead beyond the LLM per message (job time - {llm_seconds * 1000:.0f} ms): "
           f"median {statistics.median(o.overhead) * 1000:.1f} ms, p95 {_percentile(o.overhead, 0.95) * 1000:.1f} ms")
+    print(f"[{o.name}] CPU of the measured process while drafting: {o.cpu_seconds:.1f} s, "
+          f"{o.cpu_seconds / o.messages * 1000:.1f} ms per message (intake, graph, records; all threads)")
     print(f"[{o.name}] 5xx {o.errors_5xx}, lost {o.lost}, duplicated {o.duplicated}, failed {o.failed}, "
           f"offline-composer drafts {o.offline}, 429s seen by the limiter {o.rate_limited}, "
           f"peak in flight at the endpoint {o.peak_in_flight}"
@@ -184,15 +231,18 @@ def _report(outcome: Outcome, llm_seconds: float) -> None:
 
 def main() -> None:
     print(f"load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f} (1/5/15 min)")
-    with OpenAIStub() as stub:
-        stub.latency = LLM_LATENCY
+    spawn = multiprocessing.get_context("spawn")
+    with RemoteStub() as stub, ProcessPoolExecutor(max_workers=1, mp_context=spawn) as posters:
+        stub.configure(LLM_LATENCY, None)
+        posters.submit(int).result()  # the posting process starts (and imports) before any clock runs
         llm_seconds = _llm_baseline(stub)
         print(f"loopback LLM call (baseline): {llm_seconds * 1000:.1f} ms at a {LLM_LATENCY:.1f} s setting")
         runs = [("single", SINGLE_MESSAGES, 1, None, False), ("wide", N_MESSAGES, LANES, 32, True),
                 ("narrow", N_MESSAGES, LANES, 8, False)]
         only = os.environ.get("BENCH_LOOP_ONLY")
-        for name, messages, lanes, limit, approve in runs:
+        for number, (name, messages, lanes, limit, approve) in enumerate(runs):
             if only and name not in only.split(","):
                 continue
-            _report(_scenario(name, stub, llm_seconds, messages, lanes, limit, approve), llm_seconds)
+            _report(_scenario(name, stub, posters, llm_seconds, messages, lanes, limit, approve, number * 1_000),
+                    llm_seconds)
     print(f"load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f} (1/5/15 min)")
