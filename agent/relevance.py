@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from knowledge.embeddings import common_word, embed_texts
+from knowledge.embeddings import common_word, embed_cached
 
 QUESTION_MATCH = 0.45
 QUESTION_RELATED = 0.30
@@ -242,8 +242,10 @@ def source_answer(hit: dict[str, Any]) -> str:
 def _similarities(parts: tuple[str, ...], questions: tuple[str, ...], answers: tuple[str, ...],
                   ) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Best cosine of any asked part to each source's question, and to its answer. Cached: the composer,
-    the checks and a variant judge the same pairs within one draft."""
-    vectors = embed_texts([*parts, *questions, *answers])
+    the checks and a variant judge the same pairs within one draft. The sources' questions and answers
+    recur from message to message (they are the knowledge): their vectors come from the process's
+    embedding cache, so a new message pays only for its own parts."""
+    vectors = embed_cached([*parts, *questions, *answers])
     asked = vectors[: len(parts)]
     answered = vectors[len(parts): len(parts) + len(questions)]
     said = vectors[len(parts) + len(questions):]
