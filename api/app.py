@@ -105,6 +105,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.worker_enabled:
             runner = ReplyRunner(settings, AgentRuntime.from_settings(settings))
             worker = Worker(settings, ctx.engine, runner)
+            ctx.extras["worker"] = worker
             threads.append(
                 threading.Thread(target=worker.run_forever, args=(stop,), name="replydesk-worker", daemon=True)
             )

@@ -162,6 +162,9 @@ def _scenario(name: str, stub: RemoteStub, posters: ProcessPoolExecutor, llm_sec
     delivered = None
     try:
         with server.client("cm") as client:
+            # The viral post reaches a server that is up: its models are loaded (GET /readyz), as a load
+            # balancer or deploy script would wait for. Loading them costs ~2 s of CPU, not per-draft work.
+            wait_for(lambda: client.get("/readyz").status_code == 200, timeout=120, interval=0.1)
             started, cpu_started = time.perf_counter(), time.process_time()
             statuses += posters.submit(_post_all, server.base_url, server.keys["cm"], messages, name, first).result()
 

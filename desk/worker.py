@@ -34,7 +34,9 @@ from desk.jobs import LeaseKeeper, abandoned_jobs, claim_job, finish_job, keep_l
 from desk.models import Draft, Job, Message, utcnow
 from desk.priority import ResponseTargets
 from desk.queue import record_review
+from ground.gate import cpu_gate
 from ground.settings import Settings
+from knowledge.embeddings import embed_texts
 
 log = logging.getLogger("replydesk.worker")
 
@@ -81,6 +83,19 @@ class Worker:
         # Guidelines are read here, at draft time, never in a request. Embedded Chroma is safe for
         # this: worker processes only read it (the one writer is `replydesk ingest` / the API).
         self.targets = ResponseTargets(runner.runtime.store, settings.default_response_target_hours)
+        # Set once the models are loaded (GET /readyz): a process is not ready to take a backlog while it
+        # still loads them, which costs seconds of CPU that would otherwise land on the first drafts.
+        self.ready = threading.Event()
+
+    def warm(self) -> None:
+        """Load what every draft needs (triage models, the embedding model's first run) before the first job,
+        once here rather than in every lane at once. A failure is logged: models then load on first use."""
+        try:
+            self.runner.runtime.triager.warm()
+            embed_texts(["warming up"])
+        except Exception:
+            log.exception("warm-up failed; models load on first use")
+        self.ready.set()
 
     def run_once(self) -> bool:
         """Process one job if there is one; True when a job was processed."""
@@ -118,6 +133,7 @@ class Worker:
     def run_forever(self, stop: threading.Event) -> None:
         lanes = self.settings.worker_concurrency
         worker_gauges.set_lanes(lanes)
+        self.warm()
         if lanes > 1:
             self._run_lanes(stop, lanes)
             return
@@ -133,10 +149,6 @@ class Worker:
     def _run_lanes(self, stop: threading.Event, lanes: int) -> None:
         """Claim a job whenever a lane is free and run it there; on stop, let the running jobs finish."""
         poll = self.settings.worker_poll_seconds
-        try:
-            self.runner.runtime.triager.warm()  # load once here, not in every lane at once
-        except Exception:
-            log.exception("warm-up failed; models load on first use")
         keeper = LeaseKeeper(self.engine, self.settings.job_lease_seconds)
         free = threading.Semaphore(lanes)
         pool = ThreadPoolExecutor(max_workers=lanes, thread_name_prefix="replydesk-lane")
@@ -144,7 +156,8 @@ class Worker:
 
         def lane(job: Job) -> None:
             try:
-                self._process(job)
+                with cpu_gate.inside():  # steps outside while it waits on the LLM (ground/gate.py)
+                    self._process(job)
             finally:
                 keeper.remove(job)
                 free.release()

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from api.app import create_app
 from ground import settings as settings_module
 from replydesk.cli import app as cli_app
+from testkit.live import wait_for
 from tests.conftest import LiveServer
 
 RANK = {None: 0, "viewer": 1, "cm": 2, "admin": 3}
@@ -20,6 +21,7 @@ PUBLIC = "public"
 SIGNED = "signed"  # authenticated by a webhook signature, not an API key
 EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "/healthz"): PUBLIC,
+    ("GET", "/readyz"): PUBLIC,
     ("GET", "/metrics"): PUBLIC,
     ("POST", "/v1/messages"): "cm",
     ("GET", "/v1/messages/{message_id}"): "viewer",
@@ -109,6 +111,8 @@ def test_every_route_has_a_declared_role() -> None:
 
 
 def test_role_by_route_matrix(live: LiveServer) -> None:
+    with live.client(None) as anonymous:  # /readyz answers 503 while the worker loads its models
+        wait_for(lambda: anonymous.get("/readyz").status_code == 200, timeout=120)
     checked = 0
     for method, path in _routes():
         needed = _expected(method, path)

@@ -190,6 +190,9 @@ def test_backpressure_in_metrics(tmp_path: Path, sample_chroma: Path, llm_stub: 
     server = LiveServer(settings).start()
     try:
         with server.client("cm") as cm:
+            # Ready once the worker's models are loaded (a deploy waits for this before sending traffic).
+            wait_for(lambda: cm.get("/readyz").status_code == 200, timeout=120)
+            assert cm.get("/readyz").json() == {"status": "ready"}
             for i in range(6):
                 body = {"external_id": f"bp-{i}", "platform": "x", "text": QUESTIONS[i % len(QUESTIONS)],
                         "author": {"id": f"u{i}", "handle": f"r{i}"}}
@@ -208,3 +211,16 @@ def test_backpressure_in_metrics(tmp_path: Path, sample_chroma: Path, llm_stub: 
     assert lines[f"replydesk_llm_rate_limited_total{{{endpoint}}}"] == 0
     assert lines['replydesk_recent_time_to_draft_seconds{quantile="0.95"}'] >= \
         lines['replydesk_recent_time_to_draft_seconds{quantile="0.5"}'] > 0
+
+
+def test_ready_at_once_without_a_worker(tmp_path: Path) -> None:
+    """An API-only process has no models to load: /readyz answers 200 as soon as it serves."""
+    from testkit.live import LiveServer
+
+    server = LiveServer(make_settings(tmp_path, worker_enabled=False)).start()
+    try:
+        with server.client(None) as anonymous:
+            answer = anonymous.get("/readyz")
+    finally:
+        server.stop()
+    assert (answer.status_code, answer.json()) == (200, {"status": "ready"})

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 import hmac
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, Header, Response
 from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST
+from pydantic import BaseModel
 
 from api.contract import AUTHENTICATED, COMMON, as_json, responses
 from api.deps import ContextDep
@@ -24,6 +25,23 @@ def healthz(ctx: ContextDep) -> dict[str, object]:
         "composer": "llm" if ctx.settings.llm_enabled else "offline",
         "worker": ctx.settings.worker_enabled,
     }
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "warming"]
+
+
+@router.get("/readyz", response_model=Readiness,
+            responses=responses(COMMON, {503: {"model": Readiness, "description": "Still loading its models"}}))
+def readyz(ctx: ContextDep, response: Response) -> Readiness:
+    """Ready to take traffic: the database answers and, when this process runs a worker, its models are
+    loaded (seconds after start). A load balancer or a deploy script waits for 200 here; /healthz only
+    says the process is alive."""
+    reads.ping(ctx.engine)
+    worker = ctx.extras.get("worker")
+    warming = worker is not None and not worker.ready.is_set()
+    response.status_code = 503 if warming else 200
+    return Readiness(status="warming" if warming else "ready")
 
 
 @router.get("/metrics", response_class=PlainTextResponse,

@@ -92,6 +92,7 @@ def _forum(name: str) -> dict[str, Any]:
 ROUTES: dict[tuple[str, str], tuple[str, str, Build | None]] = {
     # (method, path): (needed role or PUBLIC/SIGNED, treatment, request builder)
     ("GET", "/healthz"): (PUBLIC, PUBLIC, None),
+    ("GET", "/readyz"): (PUBLIC, PUBLIC, None),
     ("GET", "/metrics"): (PUBLIC, PUBLIC, None),
     ("GET", "/openapi.json"): (PUBLIC, PUBLIC, None),
     ("GET", "/docs"): (PUBLIC, PUBLIC, None),
