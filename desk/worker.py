@@ -34,7 +34,6 @@ from desk.jobs import LeaseKeeper, abandoned_jobs, claim_job, finish_job, keep_l
 from desk.models import Draft, Job, Message, utcnow
 from desk.priority import ResponseTargets
 from desk.queue import record_review
-from ground.gate import cpu_gate
 from ground.settings import Settings
 from knowledge.embeddings import embed_texts
 
@@ -156,8 +155,7 @@ class Worker:
 
         def lane(job: Job) -> None:
             try:
-                with cpu_gate.inside():  # steps outside while it waits on the LLM (ground/gate.py)
-                    self._process(job)
+                self._process(job)
             finally:
                 keeper.remove(job)
                 free.release()
