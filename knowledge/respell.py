@@ -14,6 +14,10 @@ many chunks use each word):
     ("seeting" -> "seating"), closely for an everyday word ("interned" -> "internet"; "wavy" stays, though
     it sounds like "wifi": too unlike in spelling to tell from a word meant as written).
 
+A word written with a capital inside a sentence that the embedding model knows ("- Sam", "ask Will") is
+a name, and a name is never respelled ("sam" would be "same"); a misspelt name the model does not know
+("the Cargoo") still is.
+
 Nothing is learnt from any dataset: only the workspace's own word counts. Words the knowledge knows are
 never touched, so a clean message comes back as it was (lower-cased), and the caller asks the extra
 rankings only when something changed.
@@ -21,6 +25,7 @@ rankings only when something changed.
 
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
 from functools import lru_cache
 
@@ -40,6 +45,14 @@ MIN_PART = 2
 # Function words: never a sound-alike to replace a word with ("free" is not "for"), always a word to
 # split one into ("theinternet", "doesit"); "the" is one though :func:`tokens` drops it.
 _FUNCTION = frozenset(STOPWORDS_EN) | {"the"}
+_SENTENCES = re.compile(r"[.!?\n]+(?!\s*[-\u2013\u2014])")  # "thanks! - Sam": a sign-off, not a sentence
+_WORDS = re.compile(r"[A-Za-z]+")
+
+
+def _names(text: str) -> frozenset[str]:
+    """Lower-cased words written as names (capital, then lower case) anywhere but a sentence's start."""
+    return frozenset(w.lower() for sentence in _SENTENCES.split(text) for w in _WORDS.findall(sentence)[1:]
+                     if w[0].isupper() and w[1:].islower() and len(w) > 1)
 
 
 @lru_cache(maxsize=100_000)
@@ -64,6 +77,7 @@ class Respeller:
     def respell(self, text: str) -> str:
         """The message's words, lower case, with broken ones mended; the same words if none was."""
         words = [w for w in tokens(text) if w not in FILLERS]
+        names = {w for w in _names(text) if common_word(w)}
         out: list[str] = []
         i = 0
         while i < len(words):
@@ -71,7 +85,7 @@ class Respeller:
                 out.append(words[i] + words[i + 1])
                 i += 2
                 continue
-            out.append(self._word(words[i]))
+            out.append(words[i] if words[i] in names else self._word(words[i]))
             i += 1
         return " ".join(out)
 

@@ -50,6 +50,14 @@ def test_words_the_knowledge_never_uses_become_sound_alikes_it_does() -> None:
     assert speller.respell("do you serve bury") == "do you serve bury"  # an everyday word: spelt too unlike
 
 
+def test_a_name_the_model_knows_is_not_respelled() -> None:
+    """'Sam' signs the message: a name, not a misspelt 'same' (which this knowledge uses a lot)."""
+    speller = Respeller(Counter({"same": 9, "day": 9, "delivery": 9, "cargo": 9}))
+    assert speller.respell("is there same day delivery? thanks! - Sam") == "is there same day delivery thanks sam"
+    assert speller.respell("same day delivery for the Cargoo?") == "same day delivery for cargo"
+    assert speller.respell("sam day delivery?") == "same day delivery"  # lower case: a word, mended
+
+
 def test_a_clean_message_comes_back_as_it_was() -> None:
     speller = _respeller()
     for text in ["Is the internet connection reliable?", "Can I reserve parking for 2 cars?",
