@@ -160,11 +160,16 @@ _CALENDAR = frozenset({
 })
 
 
+# A name signing the message off ("thanks! - Sam", "Cheers, Priya"): who writes, not what is asked about.
+_SIGN_OFF = re.compile(r"(?:\s[-\u2013\u2014~]+\s*|(?i:thanks|thank you|thx|ty|cheers|regards|best|love)[,!.]*\s+)"
+                       r"[A-Z][a-z]+(?:\s+[A-Z][a-z]*\.?)?[\s.!]*$")
+
+
 def proper_names(text: str) -> set[str]:
     """Words written capitalised inside a sentence ("a showroom in Tokyo"): the writer's sign of a name.
-    Month and day names say when, not what."""
+    Month and day names say when, not what; a name signing the message off says who wrote it."""
     found: set[str] = set()
-    for line in text.splitlines():
+    for line in _SIGN_OFF.sub("", text.strip()).splitlines():
         found.update(m.group(1).lower() for m in _CAPITALISED.finditer(line.strip()))
     return found - _STOP - _CALENDAR
 

@@ -126,3 +126,13 @@ def test_a_faq_about_another_product_does_not_answer(runner: ReplyRunner) -> Non
     assert request is not None and request.reply_kind == "answer"
     assert [c.id for c in request.citations] == ["cargo-load"]
     assert "200 kg" in request.text
+
+
+def test_a_name_signing_the_message_off_is_not_asked_about(runner: ReplyRunner) -> None:
+    """'thanks! - Sam' says who wrote; the return window is what is asked. (The judge used to hold out for
+    a source mentioning Sam and block the draft, and with an LLM that meant a second call to revise it.)"""
+    request = runner.start("t8", _asked("hi there, what's your return window? thanks! - Sam", 8))
+    assert request is not None and request.reply_kind == "answer"
+    assert [c.id for c in request.citations] == ["faq-return-window"]
+    passed, detail = _check(request, "answers_the_question")
+    assert passed, detail
