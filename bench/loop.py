@@ -62,6 +62,7 @@ class Outcome:
     rate_limited: int
     peak_in_flight: int
     cpu_seconds: float
+    llm_calls: int
     peak_rss_mb: float
     rss_mb: float
     delivered: int | None = None
@@ -92,6 +93,8 @@ def _serve_stub(conn: Connection) -> None:
                 conn.send(None)
             elif command == "peak":
                 conn.send(stub.max_in_flight)
+            elif command == "calls":
+                conn.send(stub.calls)
             else:
                 return
 
@@ -112,6 +115,12 @@ class RemoteStub:
     @property
     def max_in_flight(self) -> int:
         self._conn.send(("peak", None))
+        return int(self._conn.recv())
+
+    @property
+    def calls(self) -> int:
+        """Chat requests the server took in since the last configure() (not those refused with 429)."""
+        self._conn.send(("calls", None))
         return int(self._conn.recv())
 
     def __enter__(self) -> RemoteStub:
@@ -175,6 +184,7 @@ def _scenario(name: str, stub: RemoteStub, posters: ProcessPoolExecutor, llm_sec
             wait_for(drafted, timeout=messages * (LLM_LATENCY + 5), interval=0.05)
             drafting = time.perf_counter() - started
             cpu = time.process_time() - cpu_started
+            calls = stub.calls
             if approve:
                 with Session(server.engine) as session:
                     pending = session.exec(select(Draft.id, Draft.version).where(col(Draft.status) == "pending")).all()
@@ -212,7 +222,7 @@ def _scenario(name: str, stub: RemoteStub, posters: ProcessPoolExecutor, llm_sec
         lost=message_count - len(set(drafted_ids)), duplicated=len(drafted_ids) - len(set(drafted_ids)),
         failed=failed, offline=sum(1 for _m, c in drafts if c != "llm"),
         rate_limited=state.rate_limited if state else 0, peak_in_flight=stub.max_in_flight,
-        cpu_seconds=cpu, peak_rss_mb=peak, rss_mb=rss, delivered=delivered,
+        cpu_seconds=cpu, llm_calls=calls, peak_rss_mb=peak, rss_mb=rss, delivered=delivered,
     )
 
 
@@ -227,7 +237,8 @@ def _report(outcome: Outcome, llm_seconds: float) -> None:
           f"{o.cpu_seconds / o.messages * 1000:.1f} ms per message (intake, graph, records; all threads)")
     print(f"[{o.name}] 5xx {o.errors_5xx}, lost {o.lost}, duplicated {o.duplicated}, failed {o.failed}, "
           f"offline-composer drafts {o.offline}, 429s seen by the limiter {o.rate_limited}, "
-          f"peak in flight at the endpoint {o.peak_in_flight}"
+          f"peak in flight at the endpoint {o.peak_in_flight}, LLM requests per message "
+          f"{o.llm_calls / o.messages:.2f} (429s not counted)"
           + (f", delivered {o.delivered}" if o.delivered is not None else ""))
     print(f"[{o.name}] RSS now {o.rss_mb:.0f} MB, peak so far {o.peak_rss_mb:.0f} MB (whole bench process)")
 

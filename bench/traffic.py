@@ -1,21 +1,22 @@
 """Inbound texts for the drafting benchmarks: every message new, like real traffic.
 
 Six questions the sample brand's knowledge answers, each worded afresh per message (an opening, a
-closing, a sign-off; 5,880 distinct texts): the knowledge side recurs from message to message (the same FAQ answers,
-guidelines, sources), the message side never does, so per-message work (the message's own embedding,
-its asked parts, the draft's sentences) is paid for every message, as it is in production. Repeating six
-exact texts instead hid 90 ms per message of uncached work behind per-text caches.
+closing, a sign-off; 5,880 distinct texts), each drafted in one LLM call as the loop's ideal assumes (a
+complaint such as "it rattles" draws a revision, a second call). The knowledge side recurs from message
+to message (the same FAQ answers, guidelines, sources), the message side never does, so per-message work
+(the message's own embedding, its asked parts, the draft's sentences) is paid for every message, as it is
+in production. Repeating six exact texts instead hid 90 ms per message of uncached work behind caches.
 """
 
 from __future__ import annotations
 
 QUESTIONS = [
     "how long does shipping to the UK take?",
-    "what's your return window? I bought it three weeks ago and it rattles",
+    "what's your return window?",
     "how long does the Cargo take to charge?",
     "is there a student discount?",
     "can I store the battery in my garage over winter?",
-    "how do I pair the app? it keeps failing on my phone",
+    "how do I pair the app?",
 ]
 OPENINGS = ["hey", "hi there,", "quick one:", "hello team,", "morning!", "hiya,", "question -"]
 CLOSINGS = ["thanks!", "cheers", "thx in advance", "pls help", "asking for a friend", "ty", "love the bike btw"]
