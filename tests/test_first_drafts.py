@@ -136,3 +136,12 @@ def test_a_name_signing_the_message_off_is_not_asked_about(runner: ReplyRunner) 
     assert [c.id for c in request.citations] == ["faq-return-window"]
     passed, detail = _check(request, "answers_the_question")
     assert passed, detail
+
+
+@pytest.mark.parametrize("opening", ["hello team,", "morning!", "Hi there -"])
+def test_a_greeting_is_not_part_of_the_question(runner: ReplyRunner, opening: str) -> None:
+    """'morning! what's your return window?': the greeting is neither context the short question leans on
+    nor words of it (either way the need looked unlike the return FAQ and the draft was held)."""
+    request = runner.start(f"t9-{opening}", _asked(f"{opening} what's your return window?", 9))
+    assert request is not None and request.reply_kind == "answer"
+    assert [c.id for c in request.citations] == ["faq-return-window"]
