@@ -13,7 +13,7 @@ from __future__ import annotations
 QUESTIONS = [
     "how long does shipping to the UK take?",
     "what's your return window?",
-    "how long does the Cargo take to charge?",
+    "how much weight can the Cargo carry?",
     "is there a student discount?",
     "can I store the battery in my garage over winter?",
     "how do I pair the app?",
