@@ -118,7 +118,8 @@ ELLIPTICAL_WORDS = 3  # a question of this many content words or fewer leans on 
 
 # "Hello team," / "morning!" opening a message: a greeting, never the context a question leans on.
 _GREETING = re.compile(r"^\s*(?:hi|hey|hello|hiya|howdy|yo|morning|good (?:morning|afternoon|evening)|greetings)"
-                       r"(?:\s+(?:there|team|all|folks|guys|everyone|y'all))?\b[\s,!.:;-]*", re.IGNORECASE)
+                       r"(?:\s+(?:there|team|all|folks|guys|everyone|y'all)(?!['\u2019]))?\b(?!['\u2019])[\s,!.:;-]*",
+                       re.IGNORECASE)
 
 
 def asked_parts(text: str) -> list[str]:

@@ -145,3 +145,11 @@ def test_a_greeting_is_not_part_of_the_question(runner: ReplyRunner, opening: st
     request = runner.start(f"t9-{opening}", _asked(f"{opening} what's your return window?", 9))
     assert request is not None and request.reply_kind == "answer"
     assert [c.id for c in request.citations] == ["faq-return-window"]
+
+
+def test_only_a_greeting_is_taken_off_the_question() -> None:
+    from agent.relevance import asked_parts
+
+    assert asked_parts("hey there's a problem with my order?") == ["there's a problem with my order?"]
+    assert asked_parts("history of the brand?") == ["history of the brand?"]
+    assert asked_parts("hi") == ["hi"]
