@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.relevance import asked_parts
 from agent.runner import ReplyRunner
 from agent.state import InboundMessage, ReviewRequest
 from testkit.llm_scripts import grounded_reply
@@ -148,8 +149,6 @@ def test_a_greeting_is_not_part_of_the_question(runner: ReplyRunner, opening: st
 
 
 def test_only_a_greeting_is_taken_off_the_question() -> None:
-    from agent.relevance import asked_parts
-
     assert asked_parts("hey there's a problem with my order?") == ["there's a problem with my order?"]
     assert asked_parts("history of the brand?") == ["history of the brand?"]
     assert asked_parts("hi") == ["hi"]
