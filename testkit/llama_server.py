@@ -7,6 +7,7 @@ times faster than two) and a 4k context, so the drafting prompt with five source
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import importlib.util
 import socket
@@ -75,12 +76,30 @@ class LlamaServer:
                 raise RuntimeError(f"llama.cpp server exited ({self._process.returncode}); see {self.log_path}")
             try:
                 if httpx.get(f"{self.base_url}/models", timeout=2).status_code == 200:
-                    return self
+                    return self._smoke()
             except httpx.HTTPError:
                 pass
             time.sleep(0.5)
         self.stop()
         raise RuntimeError(f"llama.cpp server not ready within {ready_within:.0f} s; see {self.log_path}")
+
+    def _smoke(self) -> LlamaServer:
+        """One token of inference, so that a server that cannot compute here fails with its reason rather
+        than as 'connection error' in the middle of a test. (Seen: a build with GGML_NATIVE on a virtual
+        Xeon reporting AVX-512 and AMX died with SIGSEGV on its first completion; .ci/run builds without it.)"""
+        assert self._process is not None
+        with contextlib.suppress(httpx.HTTPError):
+            httpx.post(f"{self.base_url}/chat/completions", timeout=120, json={
+                "model": MODEL_ALIAS, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1})
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._process.wait(timeout=1)  # a crashed server is reaped; a healthy one is still running
+        code = self._process.poll()
+        if code is not None:
+            self._process = None
+            raise RuntimeError(f"llama.cpp server died on its first completion (exit {code}); see {self.log_path}. "
+                               "A build for this CPU's native features may use ones the host does not allow: "
+                               "reinstall with CMAKE_ARGS=-DGGML_NATIVE=OFF")
+        return self
 
     def stop(self) -> None:
         process, self._process = self._process, None
