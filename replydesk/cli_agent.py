@@ -224,7 +224,7 @@ def triage(
 
         drafter = LLMDrafter(settings, LLMGuard(settings, open_store(settings)[0]))
     try:
-        guidelines = [c.model_dump() for c in KnowledgeStore(settings).by_kind(ws, "guideline")]
+        guidelines = KnowledgeStore(settings).by_kind_records(ws, "guideline")
         triager = Triager(TaxonomyStore(settings), drafter)
         results = []
         for start in range(0, len(items), 256):

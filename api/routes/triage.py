@@ -62,7 +62,7 @@ def triage(body: TriageRequest, ctx: ContextDep, key: Viewer) -> TriageResponse:
         )
         for item in body.items
     ]
-    guidelines = [c.model_dump() for c in ctx.store.by_kind(workspace, "guideline")]
+    guidelines = ctx.store.by_kind_records(workspace, "guideline")
     results = _triager(ctx).triage_many(messages, guidelines, contexts=[i.context for i in body.items])
     data = [{"id": item.id} | result.model_dump() for item, result in zip(body.items, results, strict=True)]
     return TriageResponse(data=data, count=len(data))
