@@ -40,7 +40,8 @@ from bm25s.stopwords import STOPWORDS_EN
 from rapidfuzz import fuzz, process
 
 _TOKEN = re.compile(r"[a-z0-9]+")
-_CASED = re.compile(r"[A-Za-z0-9]+|[.!?\n]")
+# A sentence ends at . ! ? or a line break, unless a dash follows: "thanks! - Sam" is a sign-off inside it.
+_CASED = re.compile(r"[A-Za-z0-9]+|[.!?\n](?![.!?\n]*\s*-)")
 _IGNORED = frozenset({"the"})  # "The Lensfield Hotel" is "the Lensfield" or "Lensfield Hotel" in chat
 MIN_COVER = 0.45  # share of the name's weight a mention must cover
 FUZZY_MIN_LEN = 6

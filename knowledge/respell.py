@@ -25,7 +25,6 @@ rankings only when something changed.
 
 from __future__ import annotations
 
-import re
 from collections import Counter, defaultdict
 from functools import lru_cache
 
@@ -34,7 +33,7 @@ from bm25s.stopwords import STOPWORDS_EN
 from rapidfuzz import fuzz
 
 from knowledge.embeddings import common_word
-from knowledge.entities import FILLERS, tokens
+from knowledge.entities import FILLERS, cased_tokens
 
 MIN_DF = 3  # chunks that must use a word before it counts as a word of the knowledge
 SOUND_MIN_RATIO = 50.0  # spelling similarity a sound-alike of a non-word must have ("seeting" ~ "seating")
@@ -45,14 +44,6 @@ MIN_PART = 2
 # Function words: never a sound-alike to replace a word with ("free" is not "for"), always a word to
 # split one into ("theinternet", "doesit"); "the" is one though :func:`tokens` drops it.
 _FUNCTION = frozenset(STOPWORDS_EN) | {"the"}
-_SENTENCES = re.compile(r"[.!?\n]+(?!\s*[-\u2013\u2014])")  # "thanks! - Sam": a sign-off, not a sentence
-_WORDS = re.compile(r"[A-Za-z]+")
-
-
-def _names(text: str) -> frozenset[str]:
-    """Lower-cased words written as names (capital, then lower case) anywhere but a sentence's start."""
-    return frozenset(w.lower() for sentence in _SENTENCES.split(text) for w in _WORDS.findall(sentence)[1:]
-                     if w[0].isupper() and w[1:].islower() and len(w) > 1)
 
 
 @lru_cache(maxsize=100_000)
@@ -76,8 +67,9 @@ class Respeller:
 
     def respell(self, text: str) -> str:
         """The message's words, lower case, with broken ones mended; the same words if none was."""
-        words = [w for w in tokens(text) if w not in FILLERS]
-        names = {w for w in _names(text) if common_word(w)}
+        every, capitalised = cased_tokens(text)
+        names = {w for i, w in enumerate(every) if i in capitalised and common_word(w)}
+        words = [w for w in every if w not in FILLERS]
         out: list[str] = []
         i = 0
         while i < len(words):
