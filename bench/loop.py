@@ -45,6 +45,7 @@ N_MESSAGES = int(os.environ.get("BENCH_LOOP_MESSAGES", "500"))
 SINGLE_MESSAGES = int(os.environ.get("BENCH_LOOP_SINGLE_MESSAGES", "30"))
 LLM_LATENCY = float(os.environ.get("BENCH_LLM_LATENCY", "1.0"))
 LANES = 32
+SPAWN = multiprocessing.get_context("spawn")  # children import afresh: no copy of this process's threads
 
 
 @dataclass
@@ -103,8 +104,8 @@ class RemoteStub:
     """The loopback LLM in a spawned process of its own (the endpoint is not part of the measured process)."""
 
     def __init__(self) -> None:
-        self._conn, child = multiprocessing.get_context("spawn").Pipe()
-        self._process = multiprocessing.get_context("spawn").Process(target=_serve_stub, args=(child,), daemon=True)
+        self._conn, child = SPAWN.Pipe()
+        self._process = SPAWN.Process(target=_serve_stub, args=(child,), daemon=True)
         self._process.start()
         self.base_url: str = self._conn.recv()
 
@@ -245,8 +246,7 @@ def _report(outcome: Outcome, llm_seconds: float) -> None:
 
 def main() -> None:
     print(f"load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f} (1/5/15 min)")
-    spawn = multiprocessing.get_context("spawn")
-    with RemoteStub() as stub, ProcessPoolExecutor(max_workers=1, mp_context=spawn) as posters:
+    with RemoteStub() as stub, ProcessPoolExecutor(max_workers=1, mp_context=SPAWN) as posters:
         stub.configure(LLM_LATENCY, None)
         posters.submit(int).result()  # the posting process starts (and imports) before any clock runs
         llm_seconds = _llm_baseline(stub)
