@@ -40,8 +40,9 @@ from bm25s.stopwords import STOPWORDS_EN
 from rapidfuzz import fuzz, process
 
 _TOKEN = re.compile(r"[a-z0-9]+")
-# A sentence ends at . ! ? or a line break, unless a dash follows: "thanks! - Sam" is a sign-off inside it.
-_CASED = re.compile(r"[A-Za-z0-9]+|[.!?\n](?![.!?\n]*\s*-)")
+# A sentence ends at a line break (a list item's first word starts one), and at . ! ? unless a dash follows
+# on the same line: "thanks! - Sam" is a sign-off inside the sentence.
+_CASED = re.compile(r"[A-Za-z0-9]+|\n|[.!?](?![.!?]*[ \t]*-)")
 _IGNORED = frozenset({"the"})  # "The Lensfield Hotel" is "the Lensfield" or "Lensfield Hotel" in chat
 MIN_COVER = 0.45  # share of the name's weight a mention must cover
 FUZZY_MIN_LEN = 6
