@@ -48,6 +48,7 @@ from desk.db import migrate
 from desk.idempotency import purge_expired
 from desk.relay import Relay
 from desk.worker import Worker
+from ground import heap
 from ground.settings import Settings, get_settings
 from knowledge.errors import KnowledgeError
 
@@ -93,6 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        heap.limit_arenas(settings.malloc_arenas)  # before this process starts its threads
         migrate(settings)
         ctx = AppContext.build(settings)
         ctx.extras["metrics"] = Metrics(ctx.engine, settings.metrics_cache_seconds)

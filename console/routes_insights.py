@@ -15,7 +15,6 @@ from evals.compare import compare_runs
 from evals.errors import EvalError
 from evals.report import render_html
 from insights.alerts import list_alerts
-from insights.charts import response_chart, sentiment_chart, themes_chart, volume_chart
 from insights.errors import InsightsError
 from insights.health import build_health
 from insights.period import PERIODS, make_period
@@ -37,6 +36,8 @@ def insights(request: Request, who: Who) -> HTMLResponse:
         health = build_health(ctx.engine, ctx.store, ws, period)
     except InsightsError as exc:
         raise PageError(400, str(exc)) from None
+    from insights.charts import response_chart, sentiment_chart, themes_chart, volume_chart  # pygal, on first use
+
     charts = {"response": response_chart(health), "volume": volume_chart(summary),
               "sentiment": sentiment_chart(summary)}
     if summary.themes:

@@ -34,6 +34,7 @@ from desk.jobs import LeaseKeeper, abandoned_jobs, claim_job, finish_job, keep_l
 from desk.models import Draft, Job, Message, utcnow
 from desk.priority import ResponseTargets
 from desk.queue import record_review
+from ground import heap
 from ground.settings import Settings
 from knowledge.embeddings import embed_texts
 
@@ -94,6 +95,7 @@ class Worker:
             embed_texts(["warming up"])
         except Exception:
             log.exception("warm-up failed; models load on first use")
+        heap.trim()  # fitting the triage models peaks well above what they keep
         self.ready.set()
 
     def run_once(self) -> bool:

@@ -12,7 +12,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy.engine import Engine
 
 from desk.eval_tables import EvalCaseResult, EvalRun
-from evals import charts, store
+from evals import store
 
 _ORDER = {"error": 0, "fail": 1, "flaky": 2, "pass": 3}
 _TEMPLATES = Environment(loader=PackageLoader("evals", "templates"), autoescape=select_autoescape(["html", "j2"]))
@@ -62,6 +62,8 @@ def _case_rows(cases: list[EvalCaseResult]) -> list[dict[str, Any]]:
 
 def render_html(engine: Engine, run: EvalRun, cases: list[EvalCaseResult]) -> str:
     """The run as one self-contained page; every string from a run (drafts, notes, labels) is autoescaped."""
+    from evals import charts  # pygal: imported when a report is drawn, not by every process that imports this
+
     summary = run.summary
     suites = list(summary.get("suites", {}).items())
     scorers = sorted(summary.get("scorers", {}).items())

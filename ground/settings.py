@@ -60,6 +60,11 @@ class Settings(BaseSettings):
     worker_enabled: bool = Field(default=True, description="Run the job worker inside the API process.")
     worker_poll_seconds: float = Field(default=0.2, gt=0)
     worker_concurrency: int = Field(default=16, ge=1, le=256, description="Jobs one worker process runs at once.")
+    malloc_arenas: int = Field(
+        default=2, ge=0, le=64,
+        description="glibc malloc arenas for a serve/worker process's threads (0: glibc's default, 8 per core). "
+        "Each drafting lane's native allocations otherwise stay in an arena of its own.",
+    )
     job_lease_seconds: float = Field(default=300.0, gt=0)
     job_max_attempts: int = Field(default=3, ge=1)
     relay_enabled: bool = Field(default=True, description="Run the delivery relay inside the API process.")

@@ -16,7 +16,6 @@ from sqlalchemy.engine import Engine
 
 from ground.outbound import guarded_client
 from ground.settings import Settings
-from insights import charts
 from insights.gaps import list_gaps
 from insights.health import build_health
 from insights.notify import post_json, slack_escape, slack_payload
@@ -69,6 +68,8 @@ class Digest:
 
 
 def render(summary: Summary, health: Health, gaps: list[Suggestion]) -> tuple[str, str]:
+    from insights import charts  # pygal: imported when a digest is drawn, not by every process that imports this
+
     period_label = f"{summary.since:%Y-%m-%d %H:%M} - {summary.until:%Y-%m-%d %H:%M} UTC"
     context = {"s": summary, "h": health, "gaps": gaps, "period_label": period_label}
     markdown = _environment(False).get_template("digest.md.j2").render(**context)

@@ -11,10 +11,9 @@ from __future__ import annotations
 import hashlib
 import threading
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
-from sklearn.cluster import AgglomerativeClustering
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
 
 from insights.data import clean_text
 from knowledge.embeddings import DIMENSIONS, embed_texts
@@ -26,7 +25,7 @@ _CACHE_LIMIT = 50_000
 _QUOTABLE_WORDS = 6
 # Chat filler that says nothing about a theme, on top of scikit-learn's English list. Apostrophes split
 # words ("doesn't" -> "doesn"), so those stems are listed too.
-STOP_WORDS = sorted(ENGLISH_STOP_WORDS | {
+CHAT_STOP_WORDS = frozenset({
     "does", "did", "doesn", "didn", "don", "isn", "aren", "wasn", "haven", "hasn", "couldn", "wouldn", "just",
     "like", "got", "get", "hi", "hey", "hello", "thanks", "thank", "pls", "please", "know", "want", "need",
     "really", "amp", "lol", "yes", "okay", "guys", "whats", "im", "ive", "youre",
@@ -69,7 +68,18 @@ def embed_cached(texts: list[str]) -> np.ndarray:
     return out
 
 
+# scikit-learn (with scipy and, when installed, pandas: ~110 MB resident) is imported when themes are
+# computed, not by every process that imports insights (the API server does, for its routes).
+@lru_cache(maxsize=1)
+def stop_words() -> list[str]:
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    return sorted(ENGLISH_STOP_WORDS | CHAT_STOP_WORDS)
+
+
 def _labels(vectors: np.ndarray, distance: float) -> np.ndarray:
+    from sklearn.cluster import AgglomerativeClustering
+
     n = len(vectors)
     if n == 1:
         return np.zeros(1, dtype=int)
@@ -97,9 +107,11 @@ def _labels(vectors: np.ndarray, distance: float) -> np.ndarray:
 
 def _terms(docs: list[str], top: int = 4) -> list[list[str]]:
     """Class-based TF-IDF: words frequent in one theme and rare in the others."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
     try:
         vectorizer = TfidfVectorizer(
-            stop_words=STOP_WORDS, ngram_range=(1, 2), token_pattern=r"(?u)\b[a-zA-Z]{3,}\b", sublinear_tf=True
+            stop_words=stop_words(), ngram_range=(1, 2), token_pattern=r"(?u)\b[a-zA-Z]{3,}\b", sublinear_tf=True
         )
         matrix = vectorizer.fit_transform(docs)
     except ValueError:  # every document empty after stop words

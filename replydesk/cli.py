@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from ground import heap
 from ground.settings import get_settings
 from replydesk import cli_knowledge
 
@@ -132,6 +133,7 @@ def worker() -> None:
 
     _configure_logging()
     settings = get_settings()
+    heap.limit_arenas(settings.malloc_arenas)
     engine = migrated_engine()
     runner = ReplyRunner(settings)
     run_until_interrupted(Worker(settings, engine, runner).run_forever, runner.close)
