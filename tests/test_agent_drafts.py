@@ -170,3 +170,18 @@ def test_summary_provenance_and_second_variant(make_runner: RunnerFactory, llm_s
 
 
 SECOND_ANGLE_MARK = "second version with a different angle"
+
+
+def test_summary_lists_only_the_questions_the_draft_leaves_open() -> None:
+    """The extractive summary (real embeddings) matches each question against the draft's sentences; a
+    salutation ("Hi Dana!") is no answer and is not scored."""
+    from agent.state import DraftResult
+    from agent.summary import extractive_summary
+
+    message = _message("Hi team! What's your return window? Also, do you sell gift cards?")
+    answered_one = DraftResult(composer="llm", text="Hi Dana! Our return window is 30 days from delivery.")
+    summary = extractive_summary(message, answered_one)
+    assert summary.open_questions == ["Also, do you sell gift cards?"]
+    greeting_only = DraftResult(composer="llm", text="Hi Dana!")
+    assert extractive_summary(message, greeting_only).open_questions == [
+        "What's your return window?", "Also, do you sell gift cards?"]
