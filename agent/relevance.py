@@ -117,7 +117,7 @@ ELLIPTICAL_WORDS = 3  # a question of this many content words or fewer leans on 
 
 
 # "Hello team," / "morning!" opening a message: a greeting, never the context a question leans on.
-_GREETING = re.compile(r"^\s*(?:hi|hey|hello|hiya|howdy|yo|morning|good (?:morning|afternoon|evening)|greetings)"
+GREETING = re.compile(r"^\s*(?:hi|hey|hello|hiya|howdy|yo|morning|good (?:morning|afternoon|evening)|greetings)"
                        r"(?:\s+(?:there|team|all|folks|guys|everyone|y'all)(?!['\u2019]))?\b(?!['\u2019])[\s,!.:;-]*",
                        re.IGNORECASE)
 
@@ -126,7 +126,7 @@ def asked_parts(text: str) -> list[str]:
     """The sentences that ask something; the whole text when none does explicitly. A short question that
     leans on the sentence before it ("I've got 2 kids. would they both fit on the back??") keeps it; an
     opening greeting is no such sentence, nor part of the question."""
-    text = _GREETING.sub("", text, count=1) or text
+    text = GREETING.sub("", text, count=1) or text
     parts = [p.strip() for p in _SENTENCE.split(text) if p.strip()]
     asked = []
     for i, part in enumerate(parts):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 from agent.claims import split_sentences
+from agent.relevance import GREETING
 from agent.state import DraftResult, InboundMessage, ThreadSummary
 from knowledge.embeddings import embed_cached
 
@@ -17,9 +18,13 @@ _REQUEST = re.compile(
     r"\?|\b(can|could|would|will) (you|i|we)\b|\b(please|pls|plz|need|want|looking for|how (do|can|long|much)|"
     r"where|when|why|what|which|is there|do you|does it|help)\b", re.I)
 _ANSWERED = 0.45
-# A reply's salutation ("Hi rider10!", "Hello there,") answers nothing; its name is new in every draft, so
-# embedding it cost one more text per message for no score.
-_SALUTATION = re.compile(r"^\W*(hi|hey|hello|hiya|dear|good (morning|afternoon|evening))\b\W*(\w+\W*){0,2}$", re.I)
+
+
+def _salutation(sentence: str) -> bool:
+    """A reply's "Hi rider10!" or "Hello there, Sam": it answers nothing, and its name is new in every draft,
+    so scoring it cost one more embedding per message."""
+    rest = GREETING.sub("", sentence, count=1)
+    return rest != sentence and len(re.findall(r"\w+", rest)) <= 2
 
 
 def _clip(text: str, size: int = 160) -> str:
@@ -44,7 +49,7 @@ def extractive_summary(message: InboundMessage, draft: DraftResult | None) -> Th
     elif questions:
         # Against the draft's sentences (the best one counts), not the whole draft: the claim check
         # embeds the same sentences, and a question is answered by a sentence, whatever surrounds it.
-        replies = [s for s in split_sentences(draft.text) if not _SALUTATION.match(s)] or [draft.text]
+        replies = [s for s in split_sentences(draft.text) if not _salutation(s)] or [draft.text]
         vectors = embed_cached([*replies, *questions])
         scores = (vectors[len(replies):] @ vectors[: len(replies)].T).max(axis=1)
         open_questions = [q for q, s in zip(questions, scores, strict=True) if s < _ANSWERED]

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from agent.runner import ReplyRunner
-from agent.state import Author, InboundMessage, ReviewDecision, ReviewRequest
+from agent.state import Author, DraftResult, InboundMessage, ReviewDecision, ReviewRequest
+from agent.summary import extractive_summary
 from testkit.llm_scripts import grounded_reply, invented_link_reply, long_reply, public_details_reply
 from testkit.openai_stub import OpenAIStub
 from tests.conftest import make_settings
@@ -175,9 +176,6 @@ SECOND_ANGLE_MARK = "second version with a different angle"
 def test_summary_lists_only_the_questions_the_draft_leaves_open() -> None:
     """The extractive summary (real embeddings) matches each question against the draft's sentences; a
     salutation ("Hi Dana!") is no answer and is not scored."""
-    from agent.state import DraftResult
-    from agent.summary import extractive_summary
-
     message = _message("Hi team! What's your return window? Also, do you sell gift cards?")
     answered_one = DraftResult(composer="llm", text="Hi Dana! Our return window is 30 days from delivery.")
     summary = extractive_summary(message, answered_one)
