@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from collections.abc import Iterator
 from itertools import count
-from pathlib import Path
 
 import httpx
 import pytest
@@ -20,6 +18,7 @@ from desk.scope import Scope
 from knowledge.store import KnowledgeStore
 from testkit.live import SAMPLES, LiveServer, make_settings, wait_for
 from testkit.seed import seed_drafts
+from tests.conftest import ingest_samples
 
 _batches = count(1)
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -69,9 +68,13 @@ def csrf_of(page: httpx.Response) -> str:
 
 
 @pytest.fixture(scope="package")
-def console(tmp_path_factory: pytest.TempPathFactory, sample_chroma: Path) -> Iterator[Console]:
+def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     settings = make_settings(tmp_path_factory.mktemp("console"))
-    shutil.copytree(sample_chroma, settings.chroma_dir)
+    # Its own knowledge base, not a copy of the session's template: the console's tests write knowledge
+    # (uploads) and then search it, and a copy of a directory that another client in this process still
+    # holds open (same collection and segment ids, its index files not yet persisted) once served a search
+    # that missed a chunk just ingested. Embedding the samples here costs a few seconds per package.
+    ingest_samples(settings)
     live = LiveServer(settings).start()
     with live.client("admin") as admin:
         for line in (SAMPLES / "messages.jsonl").read_text().splitlines():
