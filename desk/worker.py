@@ -30,7 +30,7 @@ from agent.state import Author, InboundMessage, ReviewDecision, ThreadTurn
 from desk.audit import WORKER, audit_draft, record_version
 from desk.db import read_session, session_scope
 from desk.gauges import worker_gauges
-from desk.jobs import LeaseKeeper, abandoned_jobs, claim_job, finish_job, keep_lease
+from desk.jobs import LeaseKeeper, abandoned_jobs, claim_job, claim_jobs, finish_job, keep_lease
 from desk.models import Draft, Job, Message, utcnow
 from desk.priority import ResponseTargets
 from desk.queue import record_review
@@ -39,6 +39,9 @@ from ground.settings import Settings
 from knowledge.embeddings import embed_texts
 
 log = logging.getLogger("replydesk.worker")
+# Free lanes are filled by one claim of up to this many jobs (a burst of messages finds most lanes free);
+# small, so that one process does not take a whole backlog's head from its peers at once.
+_CLAIM_BATCH = 8
 
 
 def thread_for(message_id: int) -> str:
@@ -112,6 +115,10 @@ class Worker:
     def _claim(self) -> Job | None:
         return claim_job(self.engine, self.name, self.settings.job_lease_seconds, self.settings.job_max_attempts)
 
+    def _claim_many(self, limit: int) -> list[Job]:
+        return claim_jobs(self.engine, self.name, self.settings.job_lease_seconds, self.settings.job_max_attempts,
+                          limit)
+
     def _process(self, job: Job) -> None:
         ok = False
         try:
@@ -172,18 +179,22 @@ class Worker:
                         log.exception("worker sweep error")
                 if not free.acquire(timeout=poll):
                     continue  # every lane busy
+                lanes_free = 1
+                while lanes_free < _CLAIM_BATCH and free.acquire(blocking=False):
+                    lanes_free += 1
                 try:
-                    job = self._claim()
+                    jobs = self._claim_many(lanes_free)
                 except Exception:  # the database may be briefly unavailable; keep the worker alive
                     log.exception("worker loop error")
-                    job = None
-                if job is None:
+                    jobs = []
+                for _unused in range(lanes_free - len(jobs)):
                     free.release()
+                for job in jobs:
+                    keeper.add(job)
+                    worker_gauges.job_started()
+                    pool.submit(lane, job)
+                if not jobs:
                     stop.wait(poll)
-                    continue
-                keeper.add(job)
-                worker_gauges.job_started()
-                pool.submit(lane, job)
         finally:
             pool.shutdown(wait=True)
             keeper.close()
