@@ -20,6 +20,7 @@ import bm25s
 import numpy as np
 import Stemmer
 from bm25s.stopwords import STOPWORDS_EN_PLUS
+from chromadb.errors import ChromaError
 
 from knowledge.embeddings import common_word
 from knowledge.entities import EntityIndex
@@ -30,6 +31,10 @@ from knowledge.store import Collections, KnowledgeStore
 log = logging.getLogger(__name__)
 logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index build at DEBUG
 VOCABULARY_SHARE = 0.5  # a word in at least this share of a workspace's chunks is its own vocabulary
+# Up to this many chunks a workspace's dense ranking is one exact product in process (its text and question
+# vectors: at most 15 MB), not two HNSW queries through Chroma's bindings, which hold the interpreter lock
+# for their whole run (~1.5 ms each): with 32 drafting lanes in one process that lock is the bottleneck.
+DENSE_IN_PROCESS_MAX = 5_000
 FILTER_FIELDS = ("kind", "platform", "locale", "source", "doc_id", "entity", "tags")
 _stemmer = Stemmer.Stemmer("english")
 _cache: dict[tuple[str, str], WorkspaceIndex] = {}
@@ -55,6 +60,9 @@ class WorkspaceIndex:
     _entity_vectors: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)
     _entity_sounds: dict[str, tuple[np.ndarray, SoundRanker]] = field(default_factory=dict)
     _rows: dict[str, int] = field(default_factory=dict)
+    _dense: tuple[np.ndarray, np.ndarray] | None = None
+    _dense_lock: threading.Lock = field(default_factory=threading.Lock)
+    _dense_refused: bool = False
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -133,6 +141,47 @@ class WorkspaceIndex:
                     scored.append((self.ids[row], float(sim)))
         scored.sort(key=lambda item: -item[1])
         return scored[:k]
+
+    def dense(
+        self, store: KnowledgeStore, cols: Collections, vector: np.ndarray, k: int, mask: np.ndarray | None,
+    ) -> list[tuple[str, float]] | None:
+        """Exact dense ranking over the allowed rows, best view (chunk text or FAQ question) per chunk, as
+        :meth:`KnowledgeStore.nearest` ranks them; None when the workspace is too large to hold in process.
+        The vectors are read from the store once per index generation."""
+        if len(self.ids) > DENSE_IN_PROCESS_MAX or k <= 0 or self._dense_refused:
+            return None
+        if self._dense is None:
+            with self._dense_lock:
+                if self._dense is None and not self._dense_refused:
+                    try:
+                        found, texts, questions = store.vectors(cols, list(self.ids))
+                    except ChromaError as exc:
+                        # Chunks another process wrote into an embedded store are in its metadata but not
+                        # in this process's vector segment (Chroma's embedded mode is single-process):
+                        # rank through Chroma's own query, as before, rather than fail the search.
+                        log.warning("dense ranking of %d chunks stays in Chroma: %s", len(self.ids), exc)
+                        self._dense_refused = True
+                        return None
+                    rows = np.array([self.row(i) for i in found], dtype=np.int64)
+                    keep = rows >= 0  # chunks written after this index was built wait for the next one
+                    if found:  # views: [chunk text, FAQ question (else the text again)] x chunk x dimension
+                        asked = np.stack([questions.get(i, texts[n]) for n, i in enumerate(found)])
+                        self._dense = (rows[keep], np.stack([texts, asked])[:, keep])
+                    else:
+                        self._dense = (rows, np.zeros((2, 0, len(vector)), dtype=np.float32))
+        rows, views = self._dense
+        if not len(rows):
+            return []
+        sims = (views @ vector).max(axis=0)
+        if mask is not None:
+            allowed = mask[rows]
+            rows, sims = rows[allowed], sims[allowed]
+        k = min(k, len(rows))
+        if k == 0:
+            return []
+        top = np.argpartition(-sims, k - 1)[:k]
+        top = top[np.argsort(-sims[top], kind="stable")]
+        return [(self.ids[int(rows[t])], float(sims[t])) for t in top]
 
     def entity_sounds(
         self, store: KnowledgeStore, cols: Collections, entities: list[str], query: str,

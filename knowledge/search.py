@@ -227,7 +227,11 @@ def _nearest(
 ) -> list[tuple[str, float]]:
     """Dense neighbours under the filters. A Chroma ``where`` on a broad filter costs tens of ms (it
     pre-filters through its metadata store), so broad filters are applied here to an over-fetched
-    unfiltered result, and only selective ones are sent to Chroma."""
+    unfiltered result, and only selective ones are sent to Chroma. A workspace small enough to hold in
+    process is ranked there (:meth:`WorkspaceIndex.dense`), exactly and with the filters applied."""
+    in_process = index.dense(store, cols, vector, depth, mask)
+    if in_process is not None:
+        return in_process
     if mask is None:
         return store.nearest(cols, vector, depth)
     share = float(mask.mean())

@@ -10,6 +10,7 @@ entity names) know when they are stale, even when another process wrote.
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 import time
@@ -77,16 +78,21 @@ class Collections:
 # workspace beside the main collection's id it was opened with (a reindex makes new collections, hence a
 # new id, and the entry is replaced rather than added to); and chunks read by
 # metadata under a generation stamp (guidelines, read for triage and again for drafting). The main
-# collection itself is asked for on every opening outside a pinned unit of work (KnowledgeStore.pinned):
-# its metadata carries the generation and the embedding model, and a change by another process (ingest,
-# reindex) must be seen by the next search.
+# collection itself is asked for again on an opening outside a pinned unit of work (KnowledgeStore.pinned)
+# whenever the store's database may have changed (_opened): its metadata carries the generation and the
+# embedding model, and a change by another process (ingest, reindex) must be seen by the next search.
 _questions_of: dict[tuple[str, str], tuple[str, Any]] = {}
+# Collection handles of an embedded store, kept with the stamp its database had when each was asked for:
+# while that is unchanged (no write by this process or any other) the handle and the metadata it
+# carries (generation, embedding model) are current, and the next unit of work reuses it instead of asking
+# Chroma again (~1 ms per draft, holding the interpreter lock that every drafting lane needs).
+_opened: dict[tuple[str, str], tuple[tuple[int, ...], Any]] = {}
 _by_kind: dict[tuple[str, str, str, str, int], list[tuple[Chunk, dict[str, Any]]]] = {}
 _BY_KIND_ENTRIES = 256
 
 
 # Collections read during one unit of work (a draft: triage, retrieval, guidelines, checks), by store
-# location and name; see KnowledgeStore.pinned. Unset outside such a unit: every read asks Chroma.
+# location and name; see KnowledgeStore.pinned. Unset outside such a unit (see _opened).
 _pinned: ContextVar[dict[tuple[str, str], Any] | None] = ContextVar("replydesk_pinned_collections", default=None)
 
 
@@ -129,13 +135,41 @@ class KnowledgeStore:
             )
         if pins is not None and (self.key, name) in pins:
             return pins[(self.key, name)]
-        try:
-            collection = self.client.get_collection(name=name, embedding_function=LocalMiniLM())
-        except NotFoundError:
-            collection = None
+        stamp = self._files_stamp()  # before asking: a write in between shows as a changed stamp next time
+        held = _opened.get((self.key, name))
+        if stamp is not None and held is not None and held[0] == stamp:
+            collection = held[1]
+        else:
+            try:
+                collection = self.client.get_collection(name=name, embedding_function=LocalMiniLM())
+            except NotFoundError:
+                collection = None
+            if stamp is not None:
+                _opened[(self.key, name)] = (stamp, collection)
         if pins is not None:
             pins[(self.key, name)] = collection
         return collection
+
+    def _files_stamp(self) -> tuple[int, ...] | None:
+        """The embedded store's database as it stands: SQLite's file change counter (header bytes 24-27, which
+        every commit in rollback-journal mode increments, as Chroma's database runs) and the size and mtime of a
+        write-ahead log if there is one; None for a Chroma server. Modification times alone would not do: the
+        kernel stamps them from a coarse clock, so two writes a few ms apart can leave the same time."""
+        if self.settings.chroma_url:
+            return None
+        try:
+            fd = os.open(os.path.join(self.key, "chroma.sqlite3"), os.O_RDONLY)
+        except FileNotFoundError:
+            return (0,)
+        try:
+            counter = int.from_bytes(os.pread(fd, 4, 24), "big")
+        finally:
+            os.close(fd)
+        try:
+            wal = os.stat(os.path.join(self.key, "chroma.sqlite3-wal"))
+        except FileNotFoundError:
+            return (counter,)
+        return (counter, wal.st_size, wal.st_mtime_ns)
 
     def _collection(self, workspace: str, create: bool = True, check_model: bool = True) -> Any:
         collection = self._open(f"kb-{check_workspace(workspace)}", create, workspace)
@@ -418,7 +452,7 @@ class KnowledgeStore:
 
         got = cols.main.get(ids=ids, include=["embeddings"])
         found = list(got["ids"])
-        matrix = np.array(got["embeddings"], dtype=np.float32).reshape(len(found), -1)
+        matrix = np.array(got["embeddings"], dtype=np.float32).reshape(len(found), -1) if found else np.zeros((0, 0))
         questions: dict[str, Any] = {}
         if cols.questions is not None and found:
             q = cols.questions.get(ids=found, include=["embeddings"])

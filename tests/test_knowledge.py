@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -9,8 +11,10 @@ import pytest
 from ground.settings import Settings
 from knowledge.errors import IngestError, KnowledgeError
 from knowledge.ingest import ingest_paths
+from knowledge.lexical import workspace_index
 from knowledge.search import search_knowledge
 from knowledge.store import KnowledgeStore
+from testkit.live import process_env
 
 FAQ_JSONL = (
     '{"id": "faq-ship", "question": "How long does shipping take?", "answer": "Orders ship in 2 days."}\n'
@@ -113,3 +117,26 @@ def test_bad_input_names_the_file_and_changes_nothing(
         ingest_paths(store, [good, bad], "acme")
     assert store.count("acme") == before
     assert "2 days" in search_knowledge(store, "shipping time", "acme", k=1)[0].text
+
+
+def test_a_write_by_another_process_is_seen_by_the_next_search(tmp_path: Path, settings: Settings,
+                                                               store: KnowledgeStore) -> None:
+    """This process keeps collection handles while the store's database is unchanged; an ingest by another
+    process (the CLI beside a running server) changes it, and the next opening sees the new generation: the
+    lexical index is rebuilt with the new chunk and the search answers. (Its vectors stay invisible to this
+    process's embedded Chroma, which is single-process: a server sharing knowledge between processes uses a
+    Chroma server, REPLYDESK_CHROMA_URL.)"""
+    ingest_paths(store, [_write(tmp_path, "care.md", DOC)], "acme")
+    before = store.open("acme")
+    assert before is not None
+    assert search_knowledge(store, "where do I keep the bike in winter", "acme", k=1)[0].title == "Care > Storage"
+    plates = _write(tmp_path, "plates.md", "# Kickstand plates\n\nOn sand, clip the wide kickstand plate under "
+                    "the stand foot so the parked bike does not sink.\n")
+    done = subprocess.run([sys.executable, "-m", "replydesk.cli", "ingest", str(plates), "--workspace", "acme"],
+                          env=process_env(settings), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    after = store.open("acme")
+    assert after is not None and after.generation != before.generation
+    index = workspace_index(store, "acme", after.generation)
+    assert index is not None and any("plates" in cid for cid in index.ids)
+    assert search_knowledge(store, "where do I keep the bike in winter", "acme", k=1)[0].title == "Care > Storage"
