@@ -85,23 +85,33 @@ class UsageLedger:
         self._others: dict[tuple[str, ...], tuple[float, dict[str, int]]] = {}  # read at, sums by name
 
     def add(self, namespace: tuple[str, ...], **amounts: int) -> None:
+        # The store is read and written outside the lock: every drafting lane counts here, and a lane waiting
+        # on the store's connection must not hold the others up (they queued on it at one in eight lane-seconds).
+        with self._lock:
+            known = namespace in self._own
+        stored: dict[str, int] = {}
+        if not known:  # first count here: go on from what the store holds for this process
+            item = self.store.get(namespace, _PROCESS)
+            stored = {k: int(v) for k, v in (item.value if item else {}).items()}
+        due: dict[tuple[str, ...], dict[str, int]] = {}
         with self._lock:
             value = self._own.get(namespace)
-            if value is None:  # first count here: go on from what the store holds for this process
-                item = self.store.get(namespace, _PROCESS)
-                value = self._own[namespace] = {k: int(v) for k, v in (item.value if item else {}).items()}
+            if value is None:
+                value = self._own[namespace] = stored
                 self._others.pop(namespace, None)  # a cached sum may hold that stored value too
             for name, amount in amounts.items():
                 value[name] = value.get(name, 0) + int(amount)
             now = time.monotonic()
             if now - self._written.get(namespace, -FLUSH_SECONDS) >= FLUSH_SECONDS:
                 self._written[namespace] = now
-                self.store.put(namespace, _PROCESS, dict(value))
+                due[namespace] = dict(value)
             if len(self._own) > MAX_NAMESPACES:  # hourly and per-author keys: keep only the recent ones
-                self._flush_locked()
+                due.update((ns, dict(v)) for ns, v in self._own.items())
                 self._own.clear()
                 self._written.clear()
                 self._others.clear()
+        for key, counts in due.items():
+            self.store.put(key, _PROCESS, counts)
 
     def total(self, namespace: tuple[str, ...], name: str) -> int:
         now = time.monotonic()

@@ -15,7 +15,7 @@ from sqlalchemy import or_, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from desk.db import session_scope
+from desk.db import read_session, session_scope
 from desk.models import Job, utcnow
 
 
@@ -71,8 +71,9 @@ def finish_job(session: Session, job: Job, status: str = "done", error: str | No
 
 
 def abandoned_jobs(engine: Engine, max_attempts: int) -> list[Job]:
-    """Jobs that ran out of attempts while still marked running (their last worker died)."""
-    with session_scope(engine) as session:
+    """Jobs that ran out of attempts while still marked running (their last worker died). A read: on SQLite
+    it must not queue for the write lock every second while lanes and requests write."""
+    with read_session(engine) as session:
         return list(
             session.exec(
                 select(Job).where(

@@ -209,25 +209,31 @@ class EmbeddingCache:
 
 
 class _Coalescer:
-    """Encodes the texts of concurrent callers in one model run: the first caller to find the model idle
-    runs it for everything queued by then; the others wait for their rows. Sentence-sized texts cost
-    little more in a batch of twenty than alone (the run's fixed cost dominates)."""
+    """Encodes the texts of concurrent callers in few model runs: a caller that finds fewer than ``runners``
+    runs going takes everything queued by then and runs it; the others wait for their rows. Sentence-sized
+    texts cost little more in a batch of twenty than alone (the run's fixed cost dominates). Two runs at once
+    (one per core; the model releases the interpreter lock) keep drafting lanes from queueing behind one run
+    while the other core idles."""
 
-    def __init__(self) -> None:
+    def __init__(self, runners: int = max(1, min(2, os.cpu_count() or 1))) -> None:
         self._cond = threading.Condition()
-        self._queue: list[tuple[list[str], dict[str, np.ndarray]]] = []
-        self._running = False
+        self._queue: list[tuple[list[str], dict[str, Any]]] = []
+        self._running = 0
+        self.runners = runners
 
     def encode(self, texts: list[str]) -> np.ndarray:
-        box: dict[str, np.ndarray] = {}
+        box: dict[str, Any] = {}
         with self._cond:
             self._queue.append((texts, box))
-            while "out" not in box and self._running:
+            # Wait while another run holds our texts, or while every runner is busy.
+            while "out" not in box and (box.get("taken") or self._running >= self.runners):
                 self._cond.wait()
             if "out" in box:
-                return box["out"]
-            self._running = True
+                return np.asarray(box["out"])
+            self._running += 1
             batch, self._queue = self._queue, []
+            for _texts, target in batch:
+                target["taken"] = True
         try:
             # Lanes drafting replies to the same FAQ ask for the same windows at once: encode each once.
             unique = list(dict.fromkeys(t for texts_, _b in batch for t in texts_))
@@ -236,8 +242,11 @@ class _Coalescer:
             vectors = encoded[[row_of[t] for texts_, _b in batch for t in texts_]]
         except BaseException:
             with self._cond:
-                self._running = False
-                self._queue = [item for item in batch if item[1] is not box] + self._queue
+                self._running -= 1
+                others = [item for item in batch if item[1] is not box]
+                for _texts, target in others:
+                    target["taken"] = False  # back in the queue for the next runner
+                self._queue = others + self._queue
                 self._cond.notify_all()
             raise
         with self._cond:
@@ -245,9 +254,9 @@ class _Coalescer:
             for texts_, target in batch:
                 target["out"] = vectors[start : start + len(texts_)]
                 start += len(texts_)
-            self._running = False
+            self._running -= 1
             self._cond.notify_all()
-        return box["out"]
+        return np.asarray(box["out"])
 
 
 _cache = EmbeddingCache()
