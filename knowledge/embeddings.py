@@ -28,6 +28,7 @@ from chromadb.api.types import Documents, EmbeddingFunction, Embeddings, Space
 from chromadb.utils.embedding_functions import register_embedding_function
 
 from ground import heap
+from knowledge.model_graph import derived_model
 
 MODEL_ID = "all-MiniLM-L6-v2-onnx-int8"
 DIMENSIONS = 384
@@ -80,11 +81,13 @@ def _model_files() -> tuple[Path, Path]:
 class MiniLMEncoder:
     """Tokenise, run the ONNX graph, mean-pool with the attention mask, L2-normalise."""
 
-    def __init__(self) -> None:
+    def __init__(self, graph: Path | None = None) -> None:
+        """``graph``: an ONNX file to run instead of the pinned model's cached rewrite (tests compare them)."""
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
         onnx_path, tokenizer_path = (verify_model_file(p) for p in _model_files())
+        onnx_path = graph or derived_model(onnx_path, PINNED_SHA256["model.onnx"])
         self.tokenizer = Tokenizer.from_file(str(tokenizer_path))
         self.tokenizer.enable_truncation(max_length=MAX_TOKENS)
         self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
