@@ -117,10 +117,8 @@ class _Ensemble:
 
         features = sparse.hstack([vectoriser.transform(texts) for _n, vectoriser in self.ngrams.transformer_list])
         margins = np.asarray(features.tocsr() @ self.ngram_svm.coef_.T) + self.ngram_svm.intercept_
-        if margins.shape[1] == 1:
-            margins = margins[:, 0]
-        if margins.ndim == 1:  # two classes: sklearn returns one margin
-            margins = np.stack([-margins, margins], axis=1)
+        if margins.shape[1] == 1:  # two classes: one margin, for the second class
+            margins = np.hstack([-margins, margins])
         svm = self._spread(self.ngram_svm.classes_, _softmax(margins * _SVM_TEMPERATURE))
         return (lr + svm + knn) / 3.0, nearest
 

