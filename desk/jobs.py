@@ -10,8 +10,9 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import or_, update
+from sqlalchemy import bindparam, or_, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -24,37 +25,68 @@ def claim_job(engine: Engine, worker: str, lease_seconds: float, max_attempts: i
     return claimed[0] if claimed else None
 
 
-def claim_jobs(engine: Engine, worker: str, lease_seconds: float, max_attempts: int, limit: int) -> list[Job]:
+def _claim_statements(postgresql: bool) -> tuple[Any, Any]:
+    """(probe, claim): built once per dialect with bound parameters. Building this UPDATE with its subquery
+    and RETURNING list cost ~3.5 ms of Python per claim, three quarters of the whole claim (measured on
+    SQLite); executing a prebuilt one is served from SQLAlchemy's compiled cache."""
+    due = select(col(Job.id)).where(
+        or_(
+            col(Job.status) == "queued",
+            (col(Job.status) == "running") & (col(Job.lease_until) < bindparam("now")),
+        ),
+        col(Job.attempts) < bindparam("max_attempts"),
+    ).order_by(col(Job.id))
+    probe = due.limit(1)
+    picked = due.limit(bindparam("limit"))
+    if postgresql:
+        picked = picked.with_for_update(skip_locked=True)
+    claim = (
+        update(Job)
+        .where(col(Job.id).in_(picked.scalar_subquery()))
+        .values(status="running", attempts=col(Job.attempts) + 1, fence=col(Job.fence) + 1,
+                worker=bindparam("worker"), lease_until=bindparam("lease_until"), started_at=bindparam("now"),
+                updated_at=bindparam("now"))
+        .returning(*Job.__table__.columns)  # type: ignore[attr-defined]
+    )
+    return probe, claim
+
+
+_CLAIM = {postgresql: _claim_statements(postgresql) for postgresql in (False, True)}
+
+
+def claim_jobs(engine: Engine, worker: str, lease_seconds: float, max_attempts: int, limit: int,
+               probe: bool = True) -> list[Job]:
     """Claim up to ``limit`` jobs (oldest first) in one statement: ``UPDATE … WHERE id IN (SELECT … LIMIT n)
     RETURNING``. Each claimed job gets its own fence, exactly as one claim at a time would give it. One
     statement instead of select, flush and refresh per job: a worker with free lanes filled them with a
-    transaction each, and on SQLite every one of them queues for the single write lock."""
+    transaction each, and on SQLite every one of them queues for the single write lock. ``probe``: on SQLite,
+    look with a read first (the caller expects an empty queue, e.g. its last claim found nothing)."""
     now = utcnow()
-    due = (
-        select(col(Job.id))
-        .where(
-            or_(
-                col(Job.status) == "queued",
-                (col(Job.status) == "running") & (col(Job.lease_until) < now),
-            ),
-            col(Job.attempts) < max_attempts,
-        )
-        .order_by(col(Job.id))
-        .limit(max(1, limit))
-    )
-    if engine.dialect.name == "postgresql":
-        due = due.with_for_update(skip_locked=True)
-    statement = (
-        update(Job)
-        .where(col(Job.id).in_(due.scalar_subquery()))
-        .values(status="running", attempts=col(Job.attempts) + 1, fence=col(Job.fence) + 1, worker=worker,
-                lease_until=now + timedelta(seconds=lease_seconds), started_at=now, updated_at=now)
-        .returning(*Job.__table__.columns)  # type: ignore[attr-defined]
-    )
+    postgresql = engine.dialect.name == "postgresql"
+    look, claim = _CLAIM[postgresql]
+    params = {"now": now, "max_attempts": max_attempts, "limit": max(1, limit), "worker": worker,
+              "lease_until": now + timedelta(seconds=lease_seconds)}
+    if probe and not postgresql:
+        # SQLite has one write lock per database: an idle worker polling with free lanes took it several
+        # times a second to claim nothing, queueing the API's inserts and the lanes' records behind it. A
+        # read (which never waits under WAL) comes first; only a due job is worth the write. Not while a
+        # backlog drains: there the read (~2 ms of Python) would only add to every claim.
+        with read_session(engine) as session:
+            if session.execute(look, params).first() is None:
+                return []
     with session_scope(engine) as session:
-        rows = session.execute(statement).mappings().all()
+        rows = session.execute(claim, params).mappings().all()
     # RETURNING gives no order; claims are handed out oldest first.
     return sorted((Job(**row) for row in rows), key=lambda job: job.id or 0)
+
+
+_FINISH = (
+    update(Job)
+    .where(col(Job.id) == bindparam("job_id"), col(Job.fence) == bindparam("job_fence"),
+           col(Job.status) == "running")
+    .values(status=bindparam("status"), last_error=bindparam("error"), lease_until=None,
+            updated_at=bindparam("now"))
+)
 
 
 def finish_job(session: Session, job: Job, status: str = "done", error: str | None = None) -> bool:
@@ -62,12 +94,9 @@ def finish_job(session: Session, job: Job, status: str = "done", error: str | No
 
     Called inside the transaction that stores the job's result, so result and outcome commit together.
     """
-    result = session.exec(
-        update(Job)
-        .where(col(Job.id) == job.id, col(Job.fence) == job.fence, col(Job.status) == "running")
-        .values(status=status, last_error=error, lease_until=None, updated_at=utcnow())
-    )
-    return bool(result.rowcount == 1)
+    result = session.execute(_FINISH, {"job_id": job.id, "job_fence": job.fence, "status": status, "error": error,
+                                       "now": utcnow()})
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
 def abandoned_jobs(engine: Engine, max_attempts: int) -> list[Job]:

@@ -36,7 +36,7 @@ from desk.priority import ResponseTargets
 from desk.queue import record_review
 from ground import heap
 from ground.settings import Settings
-from knowledge.embeddings import embed_texts
+from knowledge.embeddings import embed_texts, vocabulary_words
 
 log = logging.getLogger("replydesk.worker")
 # Free lanes are filled by one claim of up to this many jobs (a burst of messages finds most lanes free);
@@ -91,11 +91,13 @@ class Worker:
         self.ready = threading.Event()
 
     def warm(self) -> None:
-        """Load what every draft needs (triage models, the embedding model's first run) before the first job,
-        once here rather than in every lane at once. A failure is logged: models then load on first use."""
+        """Load what every draft needs (triage models, the embedding model's first run, the tokenizer's word
+        list the name checks read) before the first job, once here rather than in every lane at once. A
+        failure is logged: models then load on first use."""
         try:
             self.runner.runtime.triager.warm()
             embed_texts(["warming up"])
+            vocabulary_words()
         except Exception:
             log.exception("warm-up failed; models load on first use")
         heap.trim()  # fitting the triage models peaks well above what they keep
@@ -115,9 +117,9 @@ class Worker:
     def _claim(self) -> Job | None:
         return claim_job(self.engine, self.name, self.settings.job_lease_seconds, self.settings.job_max_attempts)
 
-    def _claim_many(self, limit: int) -> list[Job]:
+    def _claim_many(self, limit: int, probe: bool) -> list[Job]:
         return claim_jobs(self.engine, self.name, self.settings.job_lease_seconds, self.settings.job_max_attempts,
-                          limit)
+                          limit, probe)
 
     def _process(self, job: Job) -> None:
         ok = False
@@ -161,6 +163,7 @@ class Worker:
         free = threading.Semaphore(lanes)
         pool = ThreadPoolExecutor(max_workers=lanes, thread_name_prefix="replydesk-lane")
         swept = 0.0
+        idle = True  # the last claim found nothing: look before taking the write lock
 
         def lane(job: Job) -> None:
             try:
@@ -183,10 +186,11 @@ class Worker:
                 while lanes_free < _CLAIM_BATCH and free.acquire(blocking=False):
                     lanes_free += 1
                 try:
-                    jobs = self._claim_many(lanes_free)
+                    jobs = self._claim_many(lanes_free, probe=idle)
                 except Exception:  # the database may be briefly unavailable; keep the worker alive
                     log.exception("worker loop error")
                     jobs = []
+                idle = not jobs
                 for _unused in range(lanes_free - len(jobs)):
                     free.release()
                 for job in jobs:
