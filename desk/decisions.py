@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from agent.state import ReviewDecision
+from desk import wake
 from desk.audit import Actor, audit_draft, record_version
 from desk.db import session_scope
 from desk.errors import BadRequest, Conflict, DeskError, Forbidden, NotFound, PreconditionFailed
@@ -143,7 +144,8 @@ def approve_draft(
         _resume_job(session, draft, ReviewDecision(action="approve", text=final, actor=actor[0]))
         record_version(session, draft, "approve", actor)
         audit_draft(session, draft, actor, "approve", from_version=version, prev_text=prev)
-        return draft
+    wake.outbox.notify()  # committed: this process's relay delivers it now rather than at its next idle probe
+    return draft
 
 
 def reject_draft(

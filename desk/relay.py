@@ -18,6 +18,7 @@ from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from desk import wake
 from desk.audit import RELAY, Actor, audit_draft
 from desk.db import read_session, session_scope
 from desk.errors import Conflict, NotFound
@@ -32,6 +33,7 @@ from ground.settings import Settings
 
 log = logging.getLogger("replydesk.relay")
 BATCH = 20  # deliveries claimed (and marked delivered) per transaction
+_IDLE_PROBE_MAX = 1.0  # seconds between an idle relay's probes of the outbox
 __all__ = ["Relay", "backoff_seconds", "requeue_delivery", "sign"]
 
 
@@ -106,14 +108,28 @@ class Relay:
         return bool(claimed)
 
     def run_forever(self, stop: threading.Event) -> None:
+        """Deliver while there is work; when idle, probe the outbox less and less often (up to once a second)
+        unless an approval in this process writes a delivery (``wake.outbox``). The loop still ticks every
+        poll interval, so it stops promptly. Idle probes at the poll interval cost a read transaction each:
+        at the tests' 20 ms, a tenth of the interpreter's time while lanes drafted a burst."""
+        poll = self.settings.worker_poll_seconds
+        idle = poll
+        seen = wake.outbox.value
+        next_probe = 0.0
         while not stop.is_set():
+            if wake.outbox.value == seen and time.monotonic() < next_probe:
+                stop.wait(poll)
+                continue
+            seen = wake.outbox.value
             try:
                 busy = self.run_once()
             except Exception:
                 log.exception("relay loop error")
                 busy = False
+            idle = poll if busy else min(max(poll, _IDLE_PROBE_MAX), idle * 2)
+            next_probe = time.monotonic() + (0.0 if busy else idle)
             if not busy:
-                stop.wait(self.settings.worker_poll_seconds)
+                stop.wait(poll)
 
     def payload(self, delivery: Delivery, message: Message) -> dict[str, Any]:
         return {
@@ -252,4 +268,5 @@ def requeue_delivery(engine: Engine, delivery_id: int, actor: Actor, *, scope: S
         _set_draft_status(session, delivery.draft_id, "approved", actor, action="requeue",
                           delivery_id=delivery.uid)
         session.refresh(delivery)
-        return delivery
+    wake.outbox.notify()
+    return delivery
