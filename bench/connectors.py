@@ -17,9 +17,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
 from connectors.runner import ConnectorRunner
+from desk.db import read_session
 from desk.models import Draft, Message
 from knowledge.ingest import ingest_paths
 from knowledge.store import KnowledgeStore
@@ -46,13 +47,13 @@ def _add(client: httpx.Client, body: dict[str, object]) -> dict[str, object]:
 
 
 def _drafted(server: LiveServer, external_id: str) -> bool:
-    with Session(server.engine) as session:
+    with read_session(server.engine) as session:
         return session.exec(select(Draft.id).join(Message, col(Message.id) == col(Draft.message_id))
                             .where(col(Message.external_id) == external_id)).first() is not None
 
 
 def _stored(server: LiveServer, external_id: str) -> bool:
-    with Session(server.engine) as session:
+    with read_session(server.engine) as session:
         return session.exec(select(Message.id).where(col(Message.external_id) == external_id)).first() is not None
 
 

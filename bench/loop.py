@@ -10,7 +10,8 @@ Baseline (same run): the LLM's own time per call, measured by calling the loopba
 The loopback LLM and the clients posting the messages are the outside world: each runs in a process of its
 own (spawned), so that their Python work does not share the measured process's interpreter lock. The
 measured process hosts what `replydesk serve` does: the API, the worker lanes and the relay.
-Printed per scenario: actual/ideal drafting time, per-message overhead beyond the LLM (job time minus one
+``BENCH_POLL`` sets the worker's and relay's poll interval (default 0.02 s, the testkit's; the product's
+default is 0.2 s). Printed per scenario: actual/ideal drafting time, per-message overhead beyond the LLM (job time minus one
 LLM call; median, p95), 5xx count, lost and duplicated drafts, 429s, peak in-flight at the endpoint, RSS.
 """
 
@@ -34,6 +35,7 @@ from sqlmodel import Session, col, select
 
 from agent.limits import limiter_states
 from bench import traffic
+from desk.db import read_session
 from desk.models import Delivery, Draft, Job, Message
 from knowledge.ingest import ingest_paths
 from knowledge.store import KnowledgeStore
@@ -165,7 +167,8 @@ def _scenario(name: str, stub: RemoteStub, posters: ProcessPoolExecutor, llm_sec
     # Each scenario is its own endpoint (the limiter registry is per base URL + model): nothing learned
     # in one scenario carries into the next.
     settings = make_settings(workdir, llm_base_url=stub.base_url, llm_api_key="bench", llm_timeout=30.0,
-                             llm_model=f"stub-{name}", worker_concurrency=lanes, llm_concurrency=max(lanes, 1))
+                             llm_model=f"stub-{name}", worker_concurrency=lanes, llm_concurrency=max(lanes, 1),
+                             worker_poll_seconds=float(os.environ.get("BENCH_POLL", "0.02")))
     ingest_paths(KnowledgeStore(settings), [SAMPLES / "knowledge", SAMPLES / "guidelines"], "default")
     server = LiveServer(settings).start()
     statuses: list[int] = []
@@ -179,7 +182,8 @@ def _scenario(name: str, stub: RemoteStub, posters: ProcessPoolExecutor, llm_sec
             statuses += posters.submit(_post_all, server.base_url, server.keys["cm"], messages, name, first).result()
 
             def drafted() -> bool:
-                with Session(server.engine) as session:
+                # A read: on SQLite a plain session's BEGIN queues for the write lock the measured lanes use.
+                with read_session(server.engine) as session:
                     return int(session.exec(select(func.count()).select_from(Draft)).one()) >= messages
 
             wait_for(drafted, timeout=messages * (LLM_LATENCY + 5), interval=0.05)
@@ -187,7 +191,7 @@ def _scenario(name: str, stub: RemoteStub, posters: ProcessPoolExecutor, llm_sec
             cpu = time.process_time() - cpu_started
             calls = stub.calls
             if approve:
-                with Session(server.engine) as session:
+                with read_session(server.engine) as session:
                     pending = session.exec(select(Draft.id, Draft.version).where(col(Draft.status) == "pending")).all()
                 for draft_id, version in pending:
                     statuses.append(client.post(f"/v1/drafts/{draft_id}/approve",
