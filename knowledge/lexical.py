@@ -24,6 +24,7 @@ from chromadb.errors import ChromaError
 
 from knowledge.embeddings import common_word
 from knowledge.entities import EntityIndex
+from knowledge.models import Chunk
 from knowledge.respell import Respeller
 from knowledge.spoken import SoundRanker
 from knowledge.store import Collections, KnowledgeStore
@@ -35,6 +36,7 @@ VOCABULARY_SHARE = 0.5  # a word in at least this share of a workspace's chunks 
 # vectors: at most 15 MB), not two HNSW queries through Chroma's bindings, which hold the interpreter lock
 # for their whole run (~1.5 ms each): with 32 drafting lanes in one process that lock is the bottleneck.
 DENSE_IN_PROCESS_MAX = 5_000
+FETCHED_MAX = 2_048  # chunks (text, metadata, vector: ~3 KB each) an index keeps from its reads of hits
 FILTER_FIELDS = ("kind", "platform", "locale", "source", "doc_id", "entity", "tags")
 _stemmer = Stemmer.Stemmer("english")
 _cache: dict[tuple[str, str], WorkspaceIndex] = {}
@@ -63,6 +65,7 @@ class WorkspaceIndex:
     _dense: tuple[np.ndarray, np.ndarray] | None = None
     _dense_lock: threading.Lock = field(default_factory=threading.Lock)
     _dense_refused: bool = False
+    _fetched: dict[str, tuple[Chunk, str, Any]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -141,6 +144,19 @@ class WorkspaceIndex:
                     scored.append((self.ids[row], float(sim)))
         scored.sort(key=lambda item: -item[1])
         return scored[:k]
+
+    def fetch(self, store: KnowledgeStore, cols: Collections, ids: list[str]) -> dict[str, tuple[Chunk, str, Any]]:
+        """:meth:`KnowledgeStore.fetch` of the chunks with their text vectors, kept for this index's generation
+        (a chunk does not change without a new one). The hits of one brand recur from message to message, and
+        Chroma's bindings hold the interpreter lock while they read: ~2 ms of every draft on the samples."""
+        missing = [cid for cid in ids if cid not in self._fetched]
+        if missing:
+            got = store.fetch(cols, missing, vectors=True)
+            if len(self._fetched) + len(got) > FETCHED_MAX:
+                self._fetched = {}
+            self._fetched.update(got)
+        fetched = self._fetched
+        return {cid: fetched[cid] for cid in ids if cid in fetched}
 
     def dense(
         self, store: KnowledgeStore, cols: Collections, vector: np.ndarray, k: int, mask: np.ndarray | None,

@@ -201,7 +201,7 @@ def retrieve(
                      ("expanded-bm25", W_EXPANSION, ids(index.search(texts[1], depth, mask), of_message=False))]
     fused = rrf(rankings)
     top = sorted(fused, key=lambda c: -fused[c])[:k]
-    fetched = store.fetch(cols, top, vectors=any(cid not in cosine for cid in top))
+    fetched = index.fetch(store, cols, top)
     hits: list[Hit] = []
     ceiling = 1.0
     for cid in top:
