@@ -99,18 +99,25 @@ _UNIT = {"kmh": "km/h", "kph": "km/h", "kgs": "kg", "lbs": "lb", "miles": "mi", 
          "volts": "v", "watt": "w", "watts": "w"}
 
 
-def units(text: str) -> set[str]:
+# The word-level helpers below are cached (pure functions of their text, frozensets out): judge() runs them
+# on every candidate source for every message, and the sources recur from message to message.
+_TEXTS = 4096
+
+
+@lru_cache(maxsize=_TEXTS)
+def units(text: str) -> frozenset[str]:
     """The units of the quantities a text states or asks about."""
-    return {_UNIT.get(u.lower(), u.lower()) for u in _QUANTITY.findall(text)}
+    return frozenset(_UNIT.get(u.lower(), u.lower()) for u in _QUANTITY.findall(text))
 
 
 _FIGURE = re.compile(r"(?<![\d.,])(\d{2,}(?:[.,]\d+)?)(?![\d.,]*\d)")
 
 
-def figures(text: str) -> set[str]:
+@lru_cache(maxsize=_TEXTS)
+def figures(text: str) -> frozenset[str]:
     """Numbers of two digits or more ("28mph", "capped at 20"): a message quoting a figure asks about the
     source that states it. Single digits are left out (they count days, kids and bikes more than specs)."""
-    return set(_FIGURE.findall(text.replace(",", "")))
+    return frozenset(_FIGURE.findall(text.replace(",", "")))
 
 
 ELLIPTICAL_WORDS = 3  # a question of this many content words or fewer leans on the sentence before it
@@ -151,14 +158,16 @@ def _words(text: str) -> list[str]:
     return [re.sub(r"'(s|re|ve|ll|d|m|t)$", "", w) for w in words]
 
 
-def content_stems(text: str) -> set[str]:
+@lru_cache(maxsize=_TEXTS)
+def content_stems(text: str) -> frozenset[str]:
     words = [w for w in _words(text) if w not in _STOP and len(w) > 2]
-    return set(_stemmer().stemWords(words))
+    return frozenset(_stemmer().stemWords(words))
 
 
-def rare_words(text: str) -> set[str]:
+@lru_cache(maxsize=_TEXTS)
+def rare_words(text: str) -> frozenset[str]:
     """Words the embedding model's everyday vocabulary does not hold (names, brands), which it embeds poorly."""
-    return {w for w in _words(text) if len(w) > 3 and w not in _STOP and not common_word(w)}
+    return frozenset(w for w in _words(text) if len(w) > 3 and w not in _STOP and not common_word(w))
 
 
 _CAPITALISED = re.compile(r"(?<![.!?]\s)(?<!^)\b([A-Z][a-z]{2,})\b")
@@ -211,6 +220,7 @@ _NAME_WORD = re.compile(r"[A-Za-z][A-Za-z'\u2019-]*")
 _DETERMINER = re.compile(r"(?:\b(?:the|a|an|my|your|our|this|that|these|those)\s+)$", re.I)
 
 
+@lru_cache(maxsize=_TEXTS)
 def mask_names(text: str, vocabulary: frozenset[str]) -> str:
     """The text with the workspace's own names and words ("the Lumen Commuter", "bikes") written "it".
 
@@ -239,6 +249,13 @@ def mask_names(text: str, vocabulary: frozenset[str]) -> str:
         last = match.end()
     out.append(text[last:])
     return re.sub(r"\s+", " ", "".join(out)).strip()
+
+
+@lru_cache(maxsize=64)
+def _one_copy(vocabulary: frozenset[str]) -> frozenset[str]:
+    """One object per distinct vocabulary: mask_names' cache keys then share it instead of each holding a
+    copy of a brand's few hundred words."""
+    return vocabulary
 
 
 @lru_cache(maxsize=8)
@@ -277,7 +294,8 @@ def judge(message_text: str, hits: list[dict[str, Any]], match: float = QUESTION
     not evidence that this source answers what is asked about it."""
     if not hits:
         return []
-    vocabulary = vocabulary | frozenset(w for h in hits for w in _words(str(h.get("entity") or "")) if w not in _STOP)
+    vocabulary = _one_copy(
+        vocabulary | frozenset(w for h in hits for w in _words(str(h.get("entity") or "")) if w not in _STOP))
     stems = _vocabulary_stems(vocabulary)
     parts = asked_parts(message_text)
     questions = [source_question(h) for h in hits]
