@@ -26,9 +26,9 @@ def claim_job(engine: Engine, worker: str, lease_seconds: float, max_attempts: i
 
 
 def _claim_statements(postgresql: bool) -> tuple[Any, Any]:
-    """(probe, claim): built once per dialect with bound parameters. Building this UPDATE with its subquery
-    and RETURNING list cost ~3.5 ms of Python per claim, three quarters of the whole claim (measured on
-    SQLite); executing a prebuilt one is served from SQLAlchemy's compiled cache."""
+    """(probe, claim): built once per dialect with bound parameters and served from SQLAlchemy's compiled
+    cache. Building this UPDATE with its subquery and RETURNING list on every claim cost ~0.8 ms of Python
+    of a ~3 ms claim of one job (SQLite, measured in isolation)."""
     due = select(col(Job.id)).where(
         or_(
             col(Job.status) == "queued",
