@@ -11,8 +11,9 @@ The loopback LLM and the clients posting the messages are the outside world: eac
 own (spawned), so that their Python work does not share the measured process's interpreter lock. The
 measured process hosts what `replydesk serve` does: the API, the worker lanes and the relay.
 ``BENCH_POLL`` sets the worker's and relay's poll interval (default 0.02 s, the testkit's; the product's
-default is 0.2 s). Printed per scenario: actual/ideal drafting time, per-message overhead beyond the LLM (job time minus one
-LLM call; median, p95), 5xx count, lost and duplicated drafts, 429s, peak in-flight at the endpoint, RSS.
+default is 0.2 s). Printed per scenario: actual/ideal drafting time, per-message overhead beyond the LLM
+(job time minus one LLM call; median, p95), 5xx count, lost and duplicated drafts, 429s, peak in-flight at
+the endpoint, RSS.
 """
 
 from __future__ import annotations
