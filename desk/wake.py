@@ -6,7 +6,6 @@ the same process brings it back at once. Writers in other processes are seen at 
 
 from __future__ import annotations
 
-import itertools
 import threading
 
 
@@ -15,13 +14,12 @@ class Pulse:
     sees every bump, unlike an Event that one reader would clear for all)."""
 
     def __init__(self) -> None:
-        self._count = itertools.count(1)
         self._value = 0
         self._lock = threading.Lock()
 
     def notify(self) -> None:
         with self._lock:
-            self._value = next(self._count)
+            self._value += 1
 
     @property
     def value(self) -> int:

@@ -149,14 +149,19 @@ class WorkspaceIndex:
         """:meth:`KnowledgeStore.fetch` of the chunks with their text vectors, kept for this index's generation
         (a chunk does not change without a new one). The hits of one brand recur from message to message, and
         Chroma's bindings hold the interpreter lock while they read: ~2 ms of every draft on the samples."""
-        missing = [cid for cid in ids if cid not in self._fetched]
+        # Lanes search at once and a full cache is replaced, not emptied: answer from the dict read here and
+        # what this call fetched, so a hit never goes missing because another lane swapped the dict meanwhile.
+        cached = self._fetched
+        found = {cid: cached[cid] for cid in ids if cid in cached}
+        missing = [cid for cid in ids if cid not in found]
         if missing:
             got = store.fetch(cols, missing, vectors=True)
-            if len(self._fetched) + len(got) > FETCHED_MAX:
-                self._fetched = {}
-            self._fetched.update(got)
-        fetched = self._fetched
-        return {cid: fetched[cid] for cid in ids if cid in fetched}
+            found.update(got)
+            if len(cached) + len(got) > FETCHED_MAX:
+                self._fetched = dict(got)
+            else:
+                cached.update(got)
+        return {cid: found[cid] for cid in ids if cid in found}
 
     def dense(
         self, store: KnowledgeStore, cols: Collections, vector: np.ndarray, k: int, mask: np.ndarray | None,
