@@ -37,11 +37,14 @@ from desk.queue import record_review
 from ground import heap
 from ground.settings import Settings
 from knowledge.embeddings import embed_texts, vocabulary_words
+from knowledge.search import search_knowledge
 
 log = logging.getLogger("replydesk.worker")
 # Free lanes are filled by one claim of up to this many jobs (a burst of messages finds most lanes free);
 # small, so that one process does not take a whole backlog's head from its peers at once.
 _CLAIM_BATCH = 8
+# Workspaces whose retrieval indexes warm-up builds (the default first); the others build on first use.
+_WARM_WORKSPACES = 8
 
 
 def thread_for(message_id: int) -> str:
@@ -98,10 +101,22 @@ class Worker:
             self.runner.runtime.triager.warm()
             embed_texts(["warming up"])
             vocabulary_words()
+            self._warm_retrieval()
         except Exception:
             log.exception("warm-up failed; models load on first use")
         heap.trim()  # fitting the triage models peaks well above what they keep
         self.ready.set()
+
+    def _warm_retrieval(self) -> None:
+        """Build each workspace's retrieval index (lexical statistics, the vectors ranked in process) with one
+        search, here: built on first use, a burst's first lanes all waited for one of them to build it."""
+        store = self.runner.runtime.store
+        known = store.workspaces()
+        default = self.settings.workspace
+        ordered = ([default] if default in known else []) + [w for w in known if w != default]
+        with store.pinned():
+            for workspace in ordered[:_WARM_WORKSPACES]:
+                search_knowledge(store, "warming up", workspace)
 
     def run_once(self) -> bool:
         """Process one job if there is one; True when a job was processed."""
