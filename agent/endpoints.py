@@ -30,13 +30,17 @@ class Capability:
     confirmed: bool = False  # a request in ``mode`` got an answer
     refused: dict[str, str] = field(default_factory=dict)  # mode → what the server said (redacted)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)  # held while negotiating
+    _moving: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def downgrade(self, refused: Mode, said: str) -> Mode:
-        """The endpoint refused ``refused``: move to the next mode (unless another thread already did)."""
-        if self.mode == refused:
+    def downgrade(self, refused: Mode, said: str) -> Mode | None:
+        """The endpoint refused ``refused``: move to the next mode and return it; None when another thread
+        had moved past ``refused`` already."""
+        with self._moving:
+            if self.mode != refused:
+                return None
             self.refused[refused] = said
             self.mode = MODES[min(MODES.index(refused) + 1, len(MODES) - 1)]
-        return self.mode
+            return self.mode
 
 
 class Endpoint:

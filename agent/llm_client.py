@@ -50,6 +50,7 @@ Result = TypeVar("Result")
 Parsed = TypeVar("Parsed", bound=BaseModel)
 _MODE_WORDS = ("response_format", "json_schema", "json_object", "literal_error", "structured output", "grammar")
 _MODE_STATUSES = {400, 404, 415, 422, 500, 501}
+NEGOTIATION_GRACE = 0.5  # seconds a thread waits for the negotiating request before sending (see _negotiating)
 
 
 @dataclass
@@ -168,12 +169,26 @@ def warn_fallback(logger: logging.Logger, exc: DraftingError, purpose: str, fall
 def _negotiating(cap: Capability) -> Iterator[None]:
     """Hold the endpoint's negotiation lock, unless the mode was confirmed while this thread waited for it:
     then go on at once. (Holding it regardless made every lane that queued behind the first request send
-    its own alone, one after another: with 32 lanes, up to 31 sequential LLM calls at the start of a burst.)"""
-    with cap.lock:
-        if not cap.confirmed:
-            yield
-            return
-    yield
+    its own alone, one after another: with 32 lanes, up to 31 sequential LLM calls at the start of a burst.)
+
+    A thread waits for the negotiating request at most ``NEGOTIATION_GRACE`` seconds, then sends in the
+    current mode without the lock: servers refuse a ``response_format`` when the request arrives, before
+    generating (llama.cpp converts the schema to a grammar, vLLM and OpenAI validate the body), so a request
+    out that long without a refusal has its mode taken and is generating. Waiting for its answer cost a
+    burst's first lanes one whole LLM call each after a start. Should a slow server refuse it after all, the
+    threads that went on are refused too and move down a mode as the negotiator does (each refusal is one
+    quick 400, no tokens)."""
+    if not cap.lock.acquire(timeout=NEGOTIATION_GRACE):
+        yield
+        return
+    if cap.confirmed:
+        cap.lock.release()
+        yield
+        return
+    try:
+        yield
+    finally:
+        cap.lock.release()
 
 
 class LLMClient:
@@ -244,7 +259,8 @@ class LLMClient:
     def _ask(self, cap: Capability, messages: list[dict[str, str]], schema: type[BaseModel], answer: Answer[Any],
              *, purpose: str, seed: int | None, **params: Any) -> Any:
         """One completion in the strongest mode the endpoint accepts. Until a mode is confirmed, one thread
-        negotiates and the others wait for what it learns, so a refusal happens once per endpoint+model."""
+        negotiates and the others wait for what it learns (up to ``NEGOTIATION_GRACE``), so a refusal happens
+        once per endpoint+model (a few times at most, from a server that refuses slowly)."""
         for _ in range(len(MODES) + 1):
             negotiating = not cap.confirmed
             with _negotiating(cap) if negotiating else contextlib.nullcontext():
@@ -254,6 +270,8 @@ class LLMClient:
                     completion = self._send(body, mode, purpose, answer)
                 except _ModeRefused as refused:
                     now = cap.downgrade(mode, refused.said)
+                    if now is None:  # another thread moved past this mode already (and said so)
+                        continue
                     log.warning("LLM endpoint refused structured-output mode %s, using %s from now on: endpoint=%s "
                                 "model=%s said=%s", mode, now, self.endpoint.label, self.model, refused.said)
                     continue

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
+from agent import llm_client
 from agent.endpoints import Endpoint, endpoint_for
 from agent.errors import DraftingError, LLMOutputInvalid, LLMUnavailable
 from agent.llm import LLMDrafter, LLMSentiment
@@ -68,6 +69,50 @@ def test_500_on_json_schema_is_learned_once_by_concurrent_callers(tmp_path: Path
     assert sent == ["json_schema"] + ["json_object"] * 4
     assert all("schema" in r["response_format"] for r in llm_stub.requests[1:])  # llama-cpp's grammar key
     assert LLMClient(settings).capability.refused.keys() == {"json_schema"}
+
+
+def _ask_together(settings: Settings, callers: int) -> list[Mood]:
+    results: list[Mood] = []
+    threads = [threading.Thread(target=lambda: results.append(_ask(LLMClient(settings)))) for _ in range(callers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def test_callers_wait_for_the_negotiating_request_only_briefly(
+    tmp_path: Path, llm_stub: OpenAIStub, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A request out for longer than the grace without a refusal has its mode taken: the callers queued
+    behind it send theirs at once instead of waiting a whole LLM call for its answer."""
+    monkeypatch.setattr(llm_client, "NEGOTIATION_GRACE", 0.05)
+    llm_stub.latency = 2.0
+    llm_stub.reply_text(json.dumps({"sentiment": "positive", "score": 0.8}))
+    results = _ask_together(_settings(tmp_path, llm_stub), 4)
+    assert [r.sentiment for r in results] == ["positive"] * 4
+    assert llm_stub.max_in_flight == 4 and llm_stub.refusals == 0 and llm_stub.calls == 4
+    assert {r["response_format"]["type"] for r in llm_stub.requests} == {"json_schema"}
+
+
+def test_a_slow_refusal_moves_every_caller_down_and_is_reported_once(
+    tmp_path: Path, llm_stub: OpenAIStub, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A server that refuses json_schema only after the grace: the callers that went on are refused too, move
+    down with the negotiator, and every one gets its answer; the downgrade is logged once."""
+    monkeypatch.setattr(llm_client, "NEGOTIATION_GRACE", 0.05)
+    llm_stub.structured_output = "llamacpp"
+    llm_stub.latency = 1.0  # the stub answers its refusals after its latency too
+    llm_stub.reply_text(json.dumps({"sentiment": "positive", "score": 0.8}))
+    settings = _settings(tmp_path, llm_stub)
+    with caplog.at_level(logging.WARNING, logger="replydesk"):
+        results = _ask_together(settings, 4)
+    assert [r.sentiment for r in results] == ["positive"] * 4
+    assert 1 <= llm_stub.refusals <= 4 and llm_stub.calls == llm_stub.refusals + 4  # refused ones not retried as is
+    kinds = [r["response_format"]["type"] for r in llm_stub.requests]
+    assert [k for k in kinds if k != "json_schema"] == ["json_object"] * 4
+    assert LLMClient(settings).capability.mode == "json_object_schema"  # json_object with llama.cpp's schema key
+    assert sum("refused structured-output mode json_schema" in r.getMessage() for r in caplog.records) == 1
 
 
 def test_json_object_only_server_and_a_text_only_server(tmp_path: Path, llm_stub: OpenAIStub) -> None:
