@@ -224,3 +224,22 @@ def test_ready_at_once_without_a_worker(tmp_path: Path) -> None:
     finally:
         server.stop()
     assert (answer.status_code, answer.json()) == (200, {"status": "ready"})
+
+
+def test_warm_up_builds_each_workspace_retrieval_index(kb_settings: Settings) -> None:
+    """Before the worker reports ready, the workspace's lexical index and in-process vectors exist: a burst's
+    first lanes do not wait for one of them to build them."""
+    from knowledge import lexical
+
+    runner = ReplyRunner(kb_settings)
+    try:
+        store = runner.runtime.store
+        worker = Worker(kb_settings, make_engine(kb_settings), runner)
+        lexical._cache.pop((store.key, "default"), None)
+        worker.warm()
+        assert worker.ready.is_set()
+        index = lexical._cache.get((store.key, "default"))
+        assert index is not None and index.generation == store.generation("default")
+        assert index._dense is not None and len(index.ids) > 0
+    finally:
+        runner.close()
