@@ -31,12 +31,17 @@ class ApiKey(SQLModel, table=True):
 
 class Message(SQLModel, table=True):
     __tablename__ = "messages"
-    __table_args__ = (UniqueConstraint("workspace", "platform", "external_id", name="uq_message_external"),)
+    __table_args__ = (
+        UniqueConstraint("workspace", "platform", "external_id", name="uq_message_external"),
+        Index("ix_messages_author", "workspace", "platform", "author_id", "id"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     workspace: str = Field(default="default", index=True)
     platform: str = Field(index=True)
     external_id: str
     author: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # Revision 0013: author["id"] again, indexed, for the author's earlier messages (the worker's history).
+    author_id: str | None = None
     text: str
     thread: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     thread_id: str | None = Field(default=None, index=True)

@@ -52,6 +52,7 @@ def submit_message(
                 platform=body.platform,
                 external_id=body.external_id,
                 author=body.author.model_dump(),
+                author_id=body.author.id,
                 text=body.text,
                 thread=[t.model_dump() for t in body.thread],
                 thread_id=body.thread_id,

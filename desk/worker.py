@@ -59,7 +59,7 @@ def author_history(session: Session, message: Message, limit: int = 5) -> list[s
     rows = session.exec(
         select(Message.text)
         .where(Message.workspace == message.workspace, Message.platform == message.platform,
-               col(Message.id) < message.id, col(Message.author)["id"].as_string() == str(author_id))
+               Message.author_id == str(author_id), col(Message.id) < message.id)
         .order_by(col(Message.id).desc())
         .limit(limit)
     ).all()

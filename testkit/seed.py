@@ -28,7 +28,8 @@ def seed_drafts(engine: Engine, count: int, prefix: str = "seed", workspace: str
         rows = range(start, min(count, start + batch))
         messages: list[dict[str, Any]] = [
             {"workspace": workspace, "platform": PLATFORMS[i % len(PLATFORMS)], "external_id": f"{prefix}-{i}",
-             "author": {"id": f"u{i}", "handle": f"user{i}"}, "text": f"question number {i}?", "thread": [],
+             "author": {"id": f"u{i}", "handle": f"user{i}"}, "author_id": f"u{i}", "text": f"question number {i}?",
+             "thread": [],
              "thread_id": None, "public": True, "received_at": now - timedelta(minutes=i % 600),
              "created_at": now, "status": "drafted", "error": None}
             for i in rows

@@ -80,7 +80,7 @@ def _alembic_config(settings: Settings) -> Any:
 def test_the_migration_history_has_one_head(tmp_path: Path) -> None:
     from alembic.script import ScriptDirectory
 
-    assert ScriptDirectory.from_config(_alembic_config(make_settings(tmp_path))).get_heads() == ["0012"]
+    assert ScriptDirectory.from_config(_alembic_config(make_settings(tmp_path))).get_heads() == ["0013"]
 
 
 def _insert(conn: Any, table_name: str, **values: Any) -> int:
@@ -132,7 +132,9 @@ def test_a_database_at_the_four_old_heads_upgrades_with_its_rows(fresh_settings:
         migrate(fresh_settings)
 
         with engine.begin() as conn:
-            assert [r[0] for r in conn.execute(text("SELECT version_num FROM alembic_version"))] == ["0012"]
+            assert [r[0] for r in conn.execute(text("SELECT version_num FROM alembic_version"))] == ["0013"]
+            authors = conn.execute(text("SELECT external_id, author_id FROM messages ORDER BY id")).all()
+            assert [tuple(r) for r in authors] == [("m-1", "a1"), ("m-2", "a2")]
             backfilled = conn.execute(text("SELECT draft_id, flag FROM draft_risk_flags ORDER BY flag")).all()
             assert [tuple(r) for r in backfilled] == [(flagged, "legal"), (flagged, "safety")]
             kept = (("messages", "text", ["Does the Trail fold?", "My battery caught fire"]),
