@@ -185,7 +185,7 @@ def record_review(
         action, from_version = "redrafted", draft.version - 1
     else:
         return draft
-    _set_risk_flags(session, draft.id or 0, request.triage)
+    _set_risk_flags(session, draft.id or 0, request.triage, replace=action == "redrafted")
     record_version(session, draft, action, WORKER)
     audit_draft(session, draft, WORKER, action, from_version=from_version)
     message.status = "drafted"
@@ -199,9 +199,11 @@ def record_review(
     return draft
 
 
-def _set_risk_flags(session: Session, draft_id: int, triage: dict[str, Any]) -> None:
-    """The draft's risk flags as rows (the queue filters on them); a regeneration replaces them."""
-    session.execute(delete(DraftRiskFlag).where(col(DraftRiskFlag.draft_id) == draft_id))
+def _set_risk_flags(session: Session, draft_id: int, triage: dict[str, Any], *, replace: bool) -> None:
+    """The draft's risk flags as rows (the queue filters on them); a regeneration replaces them (a new draft
+    has none to replace)."""
+    if replace:
+        session.execute(delete(DraftRiskFlag).where(col(DraftRiskFlag.draft_id) == draft_id))
     flags = sorted({str(f) for f in triage.get("risk_flags") or [] if f})
     if flags:
         session.execute(insert(DraftRiskFlag), [{"draft_id": draft_id, "flag": f} for f in flags])
