@@ -12,6 +12,7 @@ from bench import (
     evals,
     graph,
     hardening,
+    history,
     insights,
     knowledge,
     loop,
@@ -23,6 +24,7 @@ from bench import (
 BENCHMARKS = {
     "loop": loop.main,
     "graph": graph.main,
+    "history": history.main,
     "knowledge": knowledge.main,
     "queue": queue.main,
     "evals": evals.main,
