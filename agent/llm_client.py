@@ -178,17 +178,15 @@ def _negotiating(cap: Capability) -> Iterator[None]:
     burst's first lanes one whole LLM call each after a start. Should a slow server refuse it after all, the
     threads that went on are refused too and move down a mode as the negotiator does (each refusal is one
     quick 400, no tokens)."""
-    if not cap.lock.acquire(timeout=NEGOTIATION_GRACE):
-        yield
-        return
-    if cap.confirmed:
+    held = cap.lock.acquire(timeout=NEGOTIATION_GRACE)
+    if held and cap.confirmed:
         cap.lock.release()
-        yield
-        return
+        held = False
     try:
         yield
     finally:
-        cap.lock.release()
+        if held:
+            cap.lock.release()
 
 
 class LLMClient:

@@ -38,6 +38,16 @@ def _ask(client: LLMClient) -> Mood:
     return client.structured(messages, Mood, purpose="test").value
 
 
+def _ask_together(settings: Settings, callers: int) -> list[Mood]:
+    results: list[Mood] = []
+    threads = [threading.Thread(target=lambda: results.append(_ask(LLMClient(settings)))) for _ in range(callers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
 def test_json_object_found_in_prose_and_fences() -> None:
     assert first_json_object('Sure! Here it is:\n```json\n{"a": {"b": 1}}\n```\nAnything else?') == {"a": {"b": 1}}
     assert first_json_object('I think {not json} but {"a": "}"} then {"b": 2}') == {"a": "}"}
@@ -57,28 +67,13 @@ def test_500_on_json_schema_is_learned_once_by_concurrent_callers(tmp_path: Path
     llm_stub.structured_output = "llamacpp"
     llm_stub.reply_text(json.dumps({"sentiment": "positive", "score": 0.8}))
     settings = _settings(tmp_path, llm_stub)
-    results: list[Mood] = []
-    threads = [threading.Thread(target=lambda: results.append(_ask(LLMClient(settings)))) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = _ask_together(settings, 4)
     assert [r.sentiment for r in results] == ["positive"] * 4
     assert llm_stub.refusals == 1 and llm_stub.calls == 5  # the refused request was not retried
     sent = [r.get("response_format", {}).get("type") for r in llm_stub.requests]
     assert sent == ["json_schema"] + ["json_object"] * 4
     assert all("schema" in r["response_format"] for r in llm_stub.requests[1:])  # llama-cpp's grammar key
     assert LLMClient(settings).capability.refused.keys() == {"json_schema"}
-
-
-def _ask_together(settings: Settings, callers: int) -> list[Mood]:
-    results: list[Mood] = []
-    threads = [threading.Thread(target=lambda: results.append(_ask(LLMClient(settings)))) for _ in range(callers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
 
 
 def test_callers_wait_for_the_negotiating_request_only_briefly(
