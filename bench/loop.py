@@ -12,7 +12,7 @@ own (spawned), so that their Python work does not share the measured process's i
 measured process hosts what `replydesk serve` does: the API, the worker lanes and the relay.
 ``BENCH_POLL`` sets the worker's and relay's poll interval (default 0.02 s, the testkit's; the product's
 default is 0.2 s). Printed per scenario: actual/ideal drafting time, per-message overhead beyond the LLM
-(job time minus one LLM call; median, p95), 5xx count, lost and duplicated drafts, 429s, peak in-flight at
+(drafting job time minus one LLM call; median, p95), 5xx count, lost and duplicated drafts, 429s, peak in-flight at
 the endpoint, RSS.
 """
 
@@ -202,7 +202,8 @@ def _scenario(name: str, stub: RemoteStub, posters: ProcessPoolExecutor, llm_sec
                 delivered = client.get("/v1/deliveries", params={"status": "delivered"}).json()["count"]
         rss, peak = _rss_mb()
         with Session(server.engine) as session:
-            jobs = session.exec(select(Job).where(col(Job.status) == "done")).all()
+            # Drafting jobs only: the approvals' resume jobs (wide) are not drafting time.
+            jobs = session.exec(select(Job).where(col(Job.status) == "done", col(Job.kind) == "draft")).all()
             drafts = session.exec(select(Draft.message_id, Draft.composer)).all()
             message_count = int(session.exec(select(func.count()).select_from(Message)).one())
             failed = int(session.exec(select(func.count()).select_from(Message)
