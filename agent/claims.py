@@ -10,6 +10,8 @@ and then adds a sentence of its own (an invented policy, or an answer to an inje
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import pairwise
@@ -21,6 +23,7 @@ from ground.text import sentences
 from knowledge.embeddings import embed_cached
 
 SUPPORT_THRESHOLD = 0.62
+_WARM_SLICE = 128  # windows embedded per step of the warm-up (it checks its time between steps)
 _NON_FACTUAL = re.compile(
     r"^\W*(hi|hey|hello|dear|thanks|thank you|sorry|we'?re sorry|i'?m sorry|apologies|congrats|congratulations|"
     r"welcome|good to hear|great question|happy to help|glad|cheers|best|kind regards|regards|\u2014|-)\b|"
@@ -68,6 +71,29 @@ def _windows(text: str) -> tuple[str, ...]:
     parts = split_sentences(text)
     pairs = [f"{a} {b}" for a, b in pairwise(parts)]
     return (*parts, *pairs, *([text] if text.strip() else []))
+
+
+def embed_source_windows(texts: Iterable[str], budget: int, seconds: float) -> int:
+    """Embed the windows the claim check compares against for these knowledge chunks into the process's
+    shared cache, up to ``budget`` windows and for about ``seconds`` at most; how many were embedded. Run
+    before traffic (worker warm-up), a burst's first drafts check their claims against vectors already there
+    instead of all embedding their sources' windows at once."""
+    deadline = time.monotonic() + seconds
+    done = 0
+    pending: list[str] = []
+    for text in texts:
+        more = _windows(text)
+        if done + len(pending) + len(more) > budget:
+            break
+        pending.extend(more)
+        if len(pending) >= _WARM_SLICE:
+            embed_cached(pending)
+            done, pending = done + len(pending), []
+            if time.monotonic() >= deadline:
+                return done
+    if pending:
+        embed_cached(pending)
+    return done + len(pending)
 
 
 def _normalise_number(value: str) -> str:

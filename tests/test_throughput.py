@@ -243,3 +243,27 @@ def test_warm_up_builds_each_workspace_retrieval_index(kb_settings: Settings) ->
         assert index._dense is not None and len(index.ids) > 0
     finally:
         runner.close()
+
+
+def test_warm_up_embeds_the_claim_check_source_windows(kb_settings: Settings) -> None:
+    """Before the worker reports ready, the windows the claim check compares a draft against are in the
+    embedding cache: checking a draft that cites a retrieved chunk embeds only the draft's own sentences."""
+    from agent.claims import check_claims
+    from knowledge.embeddings import embedding_cache
+    from knowledge.search import search_knowledge
+
+    runner = ReplyRunner(kb_settings)
+    try:
+        worker = Worker(kb_settings, make_engine(kb_settings), runner)
+        worker.warm()
+        hits = search_knowledge(runner.runtime.store, "how long does shipping take", "default")
+        assert hits
+        cited = [hits[0].model_dump()]
+        claim = "Orders placed on a weekday reach a sorting centre within four working days, we checked."
+        cache = embedding_cache()
+        misses = cache.misses
+        verdicts = check_claims(claim, cited, names=set())
+        assert [v.sentence for v in verdicts] == [claim]
+        assert cache.misses - misses == 1  # the claim; every window of the cited chunk was there already
+    finally:
+        runner.close()
