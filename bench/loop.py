@@ -12,8 +12,8 @@ own (spawned), so that their Python work does not share the measured process's i
 measured process hosts what `replydesk serve` does: the API, the worker lanes and the relay.
 ``BENCH_POLL`` sets the worker's and relay's poll interval (default 0.02 s, the testkit's; the product's
 default is 0.2 s). Printed per scenario: actual/ideal drafting time, per-message overhead beyond the LLM
-(drafting job time minus one LLM call; median, p95), 5xx count, lost and duplicated drafts, 429s, peak in-flight at
-the endpoint, RSS.
+(drafting job time minus one LLM call; median, p95), POST latency while drafting, 5xx count, lost and
+duplicated drafts, 429s, peak in-flight at the endpoint, RSS.
 """
 
 from __future__ import annotations
@@ -69,6 +69,8 @@ class Outcome:
     llm_calls: int
     peak_rss_mb: float
     rss_mb: float
+    post_latency: list[float]
+    posting: float
     delivered: int | None = None
 
 
@@ -147,16 +149,21 @@ def _llm_baseline(stub: RemoteStub, calls: int = 5) -> float:
     return statistics.median(times)
 
 
-def _post_all(base_url: str, key: str, count: int, prefix: str, first: int) -> list[int]:
-    """Post ``count`` messages from 16 client threads (run in a process of its own); their statuses."""
+def _post_all(base_url: str, key: str, count: int, prefix: str, first: int) -> tuple[list[int], list[float], float]:
+    """Post ``count`` messages from 16 client threads (run in a process of its own): their statuses, each
+    POST's latency and how long posting them all took (seconds)."""
     with httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {key}"}, timeout=30) as client:
-        def post(i: int) -> int:
+        def post(i: int) -> tuple[int, float]:
             body = {"external_id": f"{prefix}-{i}", "platform": "x", "text": traffic.text(first + i),
                     "author": {"id": f"u{i}", "handle": f"user{i}"}}
-            return client.post("/v1/messages", json=body).status_code
+            started = time.perf_counter()
+            status = client.post("/v1/messages", json=body).status_code
+            return status, time.perf_counter() - started
 
+        started = time.perf_counter()
         with ThreadPoolExecutor(max_workers=16) as pool:
-            return list(pool.map(post, range(count)))
+            answers = list(pool.map(post, range(count)))
+        return [s for s, _t in answers], [t for _s, t in answers], time.perf_counter() - started
 
 
 def _scenario(name: str, stub: RemoteStub, posters: ProcessPoolExecutor, llm_seconds: float, messages: int,
@@ -180,7 +187,9 @@ def _scenario(name: str, stub: RemoteStub, posters: ProcessPoolExecutor, llm_sec
             # balancer or deploy script would wait for. Loading them costs ~2 s of CPU, not per-draft work.
             wait_for(lambda: client.get("/readyz").status_code == 200, timeout=120, interval=0.1)
             started, cpu_started = time.perf_counter(), time.process_time()
-            statuses += posters.submit(_post_all, server.base_url, server.keys["cm"], messages, name, first).result()
+            posted, post_latency, posting = posters.submit(
+                _post_all, server.base_url, server.keys["cm"], messages, name, first).result()
+            statuses += posted
 
             def drafted() -> bool:
                 # A read: on SQLite a plain session's BEGIN queues for the write lock the measured lanes use.
@@ -229,7 +238,8 @@ def _scenario(name: str, stub: RemoteStub, posters: ProcessPoolExecutor, llm_sec
         lost=message_count - len(set(drafted_ids)), duplicated=len(drafted_ids) - len(set(drafted_ids)),
         failed=failed, offline=sum(1 for _m, c in drafts if c != "llm"),
         rate_limited=state.rate_limited if state else 0, peak_in_flight=stub.max_in_flight,
-        cpu_seconds=cpu, llm_calls=calls, peak_rss_mb=peak, rss_mb=rss, delivered=delivered,
+        cpu_seconds=cpu, llm_calls=calls, peak_rss_mb=peak, rss_mb=rss, post_latency=post_latency, posting=posting,
+        delivered=delivered,
     )
 
 
@@ -240,6 +250,8 @@ def _report(outcome: Outcome, llm_seconds: float) -> None:
           f"{o.messages / o.drafting / (o.peak_rss_mb / 1024):.1f} drafts/s per GB of peak RSS")
     print(f"[{o.name}] overhead beyond the LLM per message (job time - {llm_seconds * 1000:.0f} ms): "
           f"median {statistics.median(o.overhead) * 1000:.1f} ms, p95 {_percentile(o.overhead, 0.95) * 1000:.1f} ms")
+    print(f"[{o.name}] intake while drafting: {o.messages} POSTs (16 clients) in {o.posting:.2f} s, latency median "
+          f"{statistics.median(o.post_latency) * 1000:.1f} ms, p95 {_percentile(o.post_latency, 0.95) * 1000:.1f} ms")
     print(f"[{o.name}] CPU of the measured process while drafting: {o.cpu_seconds:.1f} s, "
           f"{o.cpu_seconds / o.messages * 1000:.1f} ms per message (intake, graph, records; all threads)")
     print(f"[{o.name}] 5xx {o.errors_5xx}, lost {o.lost}, duplicated {o.duplicated}, failed {o.failed}, "
