@@ -267,3 +267,55 @@ def test_warm_up_embeds_the_claim_check_source_windows(kb_settings: Settings) ->
         assert cache.misses - misses == 1  # the claim; every window of the cited chunk was there already
     finally:
         runner.close()
+
+
+def test_the_workers_writes_go_first_in_the_sqlite_writer_queue() -> None:
+    """While requests queue for this process's SQLite write lock, a worker write that arrives after them takes
+    it next; the requests then take it one at a time, none lost."""
+    from desk.db import _WriterQueue, worker_writes
+
+    queue = _WriterQueue()
+    order: list[str] = []
+
+    def write(name: str, worker: bool) -> None:
+        def run() -> None:
+            assert queue.acquire(timeout=30)
+            order.append(name)
+            queue.release()
+
+        if worker:
+            with worker_writes():
+                run()
+        else:
+            run()
+
+    assert queue.acquire(timeout=1)
+    threads = [threading.Thread(target=write, args=(f"request-{i}", False)) for i in range(5)]
+    for thread in threads:
+        thread.start()
+    wait_for(lambda: queue.waiting == (0, 5), timeout=10)
+    worker = threading.Thread(target=write, args=("worker", True))
+    worker.start()
+    wait_for(lambda: queue.waiting == (1, 5), timeout=10)
+    queue.release()
+    for thread in [*threads, worker]:
+        thread.join(timeout=30)
+    assert order[0] == "worker"
+    assert sorted(order[1:]) == [f"request-{i}" for i in range(5)]
+    assert queue.waiting == (0, 0) and queue.acquire(timeout=1)
+
+
+def test_a_writer_that_gives_up_waiting_leaves_the_queue_as_it_was() -> None:
+    """A request that gives up waiting is out of the queue: the next writer still gets in when the lock is free."""
+    from desk.db import _WriterQueue
+
+    queue = _WriterQueue()
+    assert queue.acquire(timeout=1)
+    assert queue.acquire(timeout=0.05) is False  # held: this writer times out
+    got: list[bool] = []
+    waiter = threading.Thread(target=lambda: got.append(queue.acquire(timeout=30)))
+    waiter.start()
+    wait_for(lambda: queue.waiting == (0, 1), timeout=10)
+    queue.release()
+    waiter.join(timeout=30)
+    assert got == [True] and queue.waiting == (0, 0)
