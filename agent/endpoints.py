@@ -122,7 +122,7 @@ def endpoint_for(base_url: str, concurrency: int) -> Endpoint:
 
 
 def capability_table() -> list[dict[str, object]]:
-    """Everything learned so far, one row per endpoint+model (for `replydesk llm probe` and reports)."""
+    """Everything learned so far, one row per endpoint+model (for `python -m bench.llm_real` and the tests)."""
     with _registry_lock:
         endpoints = list(_endpoints.values())
     rows: list[dict[str, object]] = []
