@@ -12,8 +12,9 @@ own (spawned), so that their Python work does not share the measured process's i
 measured process hosts what `replydesk serve` does: the API, the worker lanes and the relay.
 ``BENCH_POLL`` sets the worker's and relay's poll interval (default 0.02 s, the testkit's; the product's
 default is 0.2 s). Printed per scenario: actual/ideal drafting time, per-message overhead beyond the LLM
-(drafting job time minus one LLM call; median, p95), POST latency while drafting, 5xx count, lost and
-duplicated drafts, 429s, peak in-flight at the endpoint, RSS.
+(drafting job time minus one LLM call; median, p95; also for the jobs started after the last POST was
+answered, i.e. with intake no longer competing for the interpreter), POST latency while drafting, 5xx count,
+lost and duplicated drafts, 429s, peak in-flight at the endpoint, RSS.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
 
@@ -58,6 +60,7 @@ class Outcome:
     ideal: float
     drafting: float
     overhead: list[float]
+    overhead_after_intake: list[float]  # of the jobs that started after the last POST was answered
     errors_5xx: int
     lost: int
     duplicated: int
@@ -72,6 +75,11 @@ class Outcome:
     post_latency: list[float]
     posting: float
     delivered: int | None = None
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite hands timestamps back without their zone; they were written in UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -196,6 +204,7 @@ def _scenario(name: str, stub: RemoteStub, posters: ProcessPoolExecutor, llm_sec
             posted, post_latency, posting = posters.submit(
                 _post_all, server.base_url, server.keys["cm"], messages, name, first).result()
             statuses += posted
+            posted_at = datetime.now(UTC)
 
             def drafted() -> bool:
                 # A read: on SQLite a plain session's BEGIN queues for the write lock the measured lanes use.
@@ -231,15 +240,19 @@ def _scenario(name: str, stub: RemoteStub, posters: ProcessPoolExecutor, llm_sec
     state = next((s for s in limiter_states() if s.endpoint.endswith(f"stub-{name}")), None)
     shutil.rmtree(workdir, ignore_errors=True)
     per_message: dict[int, float] = {}
+    after_intake: set[int] = set()
     for job in jobs:
         assert job.started_at is not None
         per_message[job.message_id or 0] = per_message.get(job.message_id or 0, 0.0) + (
             job.updated_at - job.started_at).total_seconds()
+        if _aware(job.started_at) >= posted_at:
+            after_intake.add(job.message_id or 0)
     drafted_ids = [m for m, _c in drafts]
     allowed = endpoint_limit or lanes
     return Outcome(
         name=name, messages=messages, ideal=messages / min(lanes, allowed) * llm_seconds, drafting=drafting,
         overhead=[t - llm_seconds for t in per_message.values()],
+        overhead_after_intake=[t - llm_seconds for m, t in per_message.items() if m in after_intake],
         errors_5xx=sum(1 for s in statuses if s >= 500),
         lost=message_count - len(set(drafted_ids)), duplicated=len(drafted_ids) - len(set(drafted_ids)),
         failed=failed, offline=sum(1 for _m, c in drafts if c != "llm"),
@@ -256,6 +269,10 @@ def _report(outcome: Outcome, llm_seconds: float) -> None:
           f"{o.messages / o.drafting / (o.peak_rss_mb / 1024):.1f} drafts/s per GB of peak RSS")
     print(f"[{o.name}] overhead beyond the LLM per message (job time - {llm_seconds * 1000:.0f} ms): "
           f"median {statistics.median(o.overhead) * 1000:.1f} ms, p95 {_percentile(o.overhead, 0.95) * 1000:.1f} ms")
+    if o.overhead_after_intake:
+        late = o.overhead_after_intake
+        print(f"[{o.name}]   of which the {len(late)} jobs started after the last POST was answered: median "
+              f"{statistics.median(late) * 1000:.1f} ms, p95 {_percentile(late, 0.95) * 1000:.1f} ms")
     print(f"[{o.name}] intake while drafting: {o.messages} POSTs (16 clients) in {o.posting:.2f} s, latency median "
           f"{statistics.median(o.post_latency) * 1000:.1f} ms, p95 {_percentile(o.post_latency, 0.95) * 1000:.1f} ms")
     print(f"[{o.name}] CPU of the measured process while drafting: {o.cpu_seconds:.1f} s, "
