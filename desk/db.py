@@ -90,6 +90,7 @@ class _WriterQueue:
                 while self._held or (not worker and self._workers_waiting):
                     left = deadline - time.monotonic()
                     if left <= 0:
+                        self._wake_next()  # a wake-up this waiter may have taken is passed on
                         return False
                     (self._worker if worker else self._others).wait(left)
                 self._held = True
@@ -99,7 +100,6 @@ class _WriterQueue:
                     self._workers_waiting -= 1
                 else:
                     self._others_waiting -= 1
-                self._wake_next()  # when giving up: a wake-up this waiter may have taken is passed on
 
     def release(self) -> None:
         with self._mutex:
