@@ -10,10 +10,8 @@ from __future__ import annotations
 import fcntl
 import json
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -42,79 +40,6 @@ def _json_loads(text: str | bytes) -> Any:
         return json.loads(text)
 
 
-# Set by the worker's threads (worker_writes): their writes go first in this process's SQLite writer queue.
-_worker_writes: ContextVar[bool] = ContextVar("replydesk_worker_writes", default=False)
-
-
-@contextmanager
-def worker_writes() -> Iterator[None]:
-    """Within this block (and thread), SQLite transactions queue as the worker's (see _WriterQueue)."""
-    token = _worker_writes.set(True)
-    try:
-        yield
-    finally:
-        _worker_writes.reset(token)
-
-
-class _WriterQueue:
-    """This process's SQLite writers, one at a time, the worker's first: when both wait, a claim, a lease
-    renewal or a recorded draft goes before a request's write. Under a burst of posted messages the writer
-    queue is always full of requests (each holds it ~4 ms, the interpreter lock shared with every drafting
-    lane), and a lane waited ~140 ms for each of its two writes while holding an endpoint slot's worth of
-    drafting capacity; a request waits for at most the worker's few writes a second more. Hand-written: the
-    standard library has no lock with two classes of waiters. A releaser wakes one waiter (the worker's if
-    any), not all of them: a wake-up of fifty request threads per write cost more than the writes."""
-
-    def __init__(self) -> None:
-        self._mutex = threading.Lock()
-        self._worker = threading.Condition(self._mutex)
-        self._others = threading.Condition(self._mutex)
-        self._held = False
-        self._workers_waiting = 0
-        self._others_waiting = 0
-
-    @property
-    def waiting(self) -> tuple[int, int]:
-        """How many of the worker's writers and of the others' are waiting now."""
-        return self._workers_waiting, self._others_waiting
-
-    def acquire(self, timeout: float) -> bool:
-        worker = _worker_writes.get()
-        deadline = time.monotonic() + timeout
-        with self._mutex:
-            if worker:
-                self._workers_waiting += 1
-            else:
-                self._others_waiting += 1
-            try:
-                while self._held or (not worker and self._workers_waiting):
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        self._wake_next()  # a wake-up this waiter may have taken is passed on
-                        return False
-                    (self._worker if worker else self._others).wait(left)
-                self._held = True
-                return True
-            finally:
-                if worker:
-                    self._workers_waiting -= 1
-                else:
-                    self._others_waiting -= 1
-
-    def release(self) -> None:
-        with self._mutex:
-            self._held = False
-            self._wake_next()
-
-    def _wake_next(self) -> None:
-        if self._held:
-            return
-        if self._workers_waiting:
-            self._worker.notify()
-        else:
-            self._others.notify()
-
-
 def make_engine(settings: Settings) -> Engine:
     url = settings.sqlalchemy_url
     if not settings.is_sqlite:
@@ -133,7 +58,7 @@ def make_engine(settings: Settings) -> Engine:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
-    writers = _WriterQueue()
+    writers = threading.Lock()
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:

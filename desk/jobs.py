@@ -16,7 +16,7 @@ from sqlalchemy import bindparam, or_, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from desk.db import read_session, session_scope, worker_writes
+from desk.db import read_session, session_scope
 from desk.models import Job, utcnow
 
 
@@ -173,10 +173,6 @@ class LeaseKeeper:
         self._thread.join(timeout=5)
 
     def _beat(self) -> None:
-        with worker_writes():
-            self._renew()
-
-    def _renew(self) -> None:
         while not self._stop.wait(self.lease_seconds / 3):
             with self._lock:
                 jobs = list(self._jobs.values())

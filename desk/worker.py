@@ -29,7 +29,7 @@ from agent.claims import embed_source_windows
 from agent.runner import ReplyRunner
 from agent.state import Author, InboundMessage, ReviewDecision, ThreadTurn
 from desk.audit import WORKER, audit_draft, record_version
-from desk.db import read_session, session_scope, worker_writes
+from desk.db import read_session, session_scope
 from desk.gauges import worker_gauges
 from desk.jobs import LeaseKeeper, abandoned_jobs, claim_job, claim_jobs, finish_job, keep_lease
 from desk.models import Draft, Job, Message, utcnow
@@ -177,10 +177,6 @@ class Worker:
             worker_gauges.job_finished(ok)
 
     def run_forever(self, stop: threading.Event) -> None:
-        with worker_writes():  # this thread's claims and records go before requests' writes (desk.db)
-            self._run(stop)
-
-    def _run(self, stop: threading.Event) -> None:
         lanes = self.settings.worker_concurrency
         worker_gauges.set_lanes(lanes)
         self.warm()
@@ -207,8 +203,7 @@ class Worker:
 
         def lane(job: Job) -> None:
             try:
-                with worker_writes():
-                    self._process(job)
+                self._process(job)
             finally:
                 keeper.remove(job)
                 free.release()
