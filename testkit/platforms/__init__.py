@@ -58,6 +58,7 @@ class PlatformServer:
 
         class _Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # no 40 ms delayed-ACK stall on a reused connection (see openai_stub)
 
             def _any(self) -> None:
                 parts = urlsplit(self.path)
