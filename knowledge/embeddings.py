@@ -206,6 +206,11 @@ class EmbeddingCache:
     def __len__(self) -> int:
         return len(self._vectors)
 
+    def clear(self) -> None:
+        """Forget every vector (tests start from a cold process with it)."""
+        with self._lock:
+            self._vectors.clear()
+
 
 class _Coalescer:
     """Encodes the texts of concurrent callers in few model runs: a caller that finds fewer than ``runners``

@@ -255,6 +255,7 @@ def test_warm_up_embeds_the_claim_check_source_windows(kb_settings: Settings) ->
     runner = ReplyRunner(kb_settings)
     try:
         worker = Worker(kb_settings, make_engine(kb_settings), runner)
+        embedding_cache().clear()  # as in a new process: nothing embedded by earlier tests
         worker.warm()
         hits = search_knowledge(runner.runtime.store, "how long does shipping take", "default")
         assert hits
