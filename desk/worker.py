@@ -105,29 +105,30 @@ class Worker:
             self.runner.runtime.triager.warm()
             embed_texts(["warming up"])
             vocabulary_words()
-            self._warm_retrieval()
-            self._warm_claim_sources()
+            workspaces = self._warm_workspaces()
+            self._warm_retrieval(workspaces)
+            self._warm_claim_sources(workspaces)
         except Exception:
             log.exception("warm-up failed; models load on first use")
         heap.trim()  # fitting the triage models peaks well above what they keep
         self.ready.set()
 
-    def _warm_retrieval(self) -> None:
+    def _warm_retrieval(self, workspaces: list[str]) -> None:
         """Build each workspace's retrieval index (lexical statistics, the vectors ranked in process) with one
         search, here: built on first use, a burst's first lanes all waited for one of them to build it."""
         store = self.runner.runtime.store
         with store.pinned():
-            for workspace in self._warm_workspaces():
+            for workspace in workspaces:
                 search_knowledge(store, "warming up", workspace)
 
-    def _warm_claim_sources(self) -> None:
+    def _warm_claim_sources(self, workspaces: list[str]) -> None:
         """Embed the claim check's source windows of the warm workspaces' chunks (guidelines are never cited),
         up to half the embedding cache so that messages' own texts still find room, and for at most
         ``_WARM_CLAIM_SECONDS``. Embedded on first use, a burst's first drafts all embedded their sources'
         windows at once: their check took ~1 s instead of ~1 ms, and the next lanes' triage queued behind it."""
         store = self.runner.runtime.store
         budget, deadline = CACHE_SIZE // 2, time.monotonic() + _WARM_CLAIM_SECONDS
-        for workspace in self._warm_workspaces():
+        for workspace in workspaces:
             left = deadline - time.monotonic()
             if budget <= 0 or left <= 0:
                 return
@@ -135,6 +136,7 @@ class Worker:
             budget -= embed_source_windows(texts, budget, left)
 
     def _warm_workspaces(self) -> list[str]:
+        """The workspaces warm-up prepares: the default first, at most ``_WARM_WORKSPACES``."""
         known = self.runner.runtime.store.workspaces()
         default = self.settings.workspace
         return (([default] if default in known else []) + [w for w in known if w != default])[:_WARM_WORKSPACES]

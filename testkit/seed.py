@@ -29,8 +29,7 @@ def seed_drafts(engine: Engine, count: int, prefix: str = "seed", workspace: str
         messages: list[dict[str, Any]] = [
             {"workspace": workspace, "platform": PLATFORMS[i % len(PLATFORMS)], "external_id": f"{prefix}-{i}",
              "author": {"id": f"u{i}", "handle": f"user{i}"}, "author_id": f"u{i}", "text": f"question number {i}?",
-             "thread": [],
-             "thread_id": None, "public": True, "received_at": now - timedelta(minutes=i % 600),
+             "thread": [], "thread_id": None, "public": True, "received_at": now - timedelta(minutes=i % 600),
              "created_at": now, "status": "drafted", "error": None}
             for i in rows
         ]
