@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, or_, update
@@ -61,30 +61,21 @@ def claim_jobs(engine: Engine, worker: str, lease_seconds: float, max_attempts: 
     statement instead of select, flush and refresh per job: a worker with free lanes filled them with a
     transaction each, and on SQLite every one of them queues for the single write lock. ``probe``: on SQLite,
     look with a read first (the caller expects an empty queue, e.g. its last claim found nothing)."""
+    now = utcnow()
     postgresql = engine.dialect.name == "postgresql"
+    look, claim = _CLAIM[postgresql]
+    params = {"now": now, "max_attempts": max_attempts, "limit": max(1, limit), "worker": worker,
+              "lease_until": now + timedelta(seconds=lease_seconds)}
     if probe and not postgresql:
         # SQLite has one write lock per database: an idle worker polling with free lanes took it several
         # times a second to claim nothing, queueing the API's inserts and the lanes' records behind it. A
         # read (which never waits under WAL) comes first; only a due job is worth the write. Not while a
         # backlog drains: there the read (~2 ms of Python) would only add to every claim.
-        look = _CLAIM[postgresql][0]
         with read_session(engine) as session:
-            if session.execute(look, {"now": utcnow(), "max_attempts": max_attempts}).first() is None:
+            if session.execute(look, params).first() is None:
                 return []
     with session_scope(engine) as session:
-        return claim_in(session, worker, lease_seconds, max_attempts, limit)
-
-
-def claim_in(session: Session, worker: str, lease_seconds: float, max_attempts: int, limit: int = 1,
-             now: datetime | None = None) -> list[Job]:
-    """Claim up to ``limit`` jobs inside the caller's write transaction: they are the caller's once it
-    commits, and not at all if it rolls back. ``now``: the claim's time (a finish in the same transaction
-    passes its own, so a job's start is its predecessor's end)."""
-    now = now or utcnow()
-    claim = _CLAIM[session.get_bind().dialect.name == "postgresql"][1]
-    params = {"now": now, "max_attempts": max_attempts, "limit": max(1, limit), "worker": worker,
-              "lease_until": now + timedelta(seconds=lease_seconds)}
-    rows = session.execute(claim, params).mappings().all()
+        rows = session.execute(claim, params).mappings().all()
     # RETURNING gives no order; claims are handed out oldest first.
     return sorted((Job(**row) for row in rows), key=lambda job: job.id or 0)
 
@@ -98,14 +89,13 @@ _FINISH = (
 )
 
 
-def finish_job(session: Session, job: Job, status: str = "done", error: str | None = None,
-               now: datetime | None = None) -> bool:
+def finish_job(session: Session, job: Job, status: str = "done", error: str | None = None) -> bool:
     """Record the outcome if this worker still holds the job; False when the lease was lost.
 
     Called inside the transaction that stores the job's result, so result and outcome commit together.
     """
     result = session.execute(_FINISH, {"job_id": job.id, "job_fence": job.fence, "status": status, "error": error,
-                                       "now": now or utcnow()})
+                                       "now": utcnow()})
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 

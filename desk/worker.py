@@ -7,9 +7,8 @@ A worker runs up to ``worker_concurrency`` jobs at once, one per lane of a bound
 spends nearly all its time waiting for the LLM endpoint, so lanes overlap those waits, while the graph's
 own CPU work (a few ms per message; embeddings of concurrent lanes are batched in knowledge/embeddings)
 is short enough to share the GIL. The lanes share one runner: one graph, knowledge store, embedding model
-and index per process. A lane that finishes a job claims its next one in the transaction that records the
-outcome; one dispatcher claims jobs for the lanes left free. A process never holds leases on jobs it is not
-running; one heartbeat keeps every running job's lease (LeaseKeeper). A killed
+and index per process. One dispatcher claims a job only when a lane is free, so a process never holds
+leases on jobs it is not running; one heartbeat keeps every running job's lease (LeaseKeeper). A killed
 process stops renewing: its jobs are claimed again when their leases run out, and the fence on each job
 keeps a late finisher from recording a second draft.
 """
@@ -22,7 +21,6 @@ import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
@@ -33,7 +31,7 @@ from agent.state import Author, InboundMessage, ReviewDecision, ThreadTurn
 from desk.audit import WORKER, audit_draft, record_version
 from desk.db import read_session, session_scope
 from desk.gauges import worker_gauges
-from desk.jobs import LeaseKeeper, abandoned_jobs, claim_in, claim_job, claim_jobs, finish_job, keep_lease
+from desk.jobs import LeaseKeeper, abandoned_jobs, claim_job, claim_jobs, finish_job, keep_lease
 from desk.models import Draft, Job, Message, utcnow
 from desk.priority import ResponseTargets
 from desk.queue import record_review
@@ -161,16 +159,13 @@ class Worker:
         return claim_jobs(self.engine, self.name, self.settings.job_lease_seconds, self.settings.job_max_attempts,
                           limit, probe)
 
-    def _process(self, job: Job, chain: bool = False) -> Job | None:
-        """Run one job. ``chain``: also claim this lane's next job in the transaction that records this one's
-        outcome, and return it (None when there is none, or the job failed)."""
+    def _process(self, job: Job) -> None:
         ok = False
-        following: list[Job] = []
         try:
             if job.kind == "draft":
-                self._draft(job, following if chain else None)
+                self._draft(job)
             elif job.kind == "resume":
-                self._resume(job, following if chain else None)
+                self._resume(job)
             else:
                 raise ValueError(f"unknown job kind {job.kind!r}")
             ok = True
@@ -182,17 +177,6 @@ class Worker:
                 log.exception("could not record the failure of job %s", job.id)
         finally:
             worker_gauges.job_finished(ok)
-        # Handed on only when the transaction that claimed it committed (a failed commit raised: ok is False).
-        return following[0] if ok and following else None
-
-    def _claim_next(self, session: Session, following: list[Job] | None, now: datetime) -> None:
-        """Claim the lane's next job in ``session``, the write transaction that records the finished one's
-        outcome (and at its time). A separate claim by the dispatcher was a second write transaction per
-        job; during a burst of posted messages it queued behind the requests' writes for 100-350 ms while
-        the lane sat idle (measured on 2 cores: 4-8 of 32 lanes idle each second of intake)."""
-        if following is not None:
-            following += claim_in(session, self.name, self.settings.job_lease_seconds,
-                                  self.settings.job_max_attempts, 1, now)
 
     def run_forever(self, stop: threading.Event) -> None:
         lanes = self.settings.worker_concurrency
@@ -211,8 +195,7 @@ class Worker:
                 stop.wait(self.settings.worker_poll_seconds)
 
     def _run_lanes(self, stop: threading.Event, lanes: int) -> None:
-        """Claim a job whenever a lane is free and run it there (a lane then goes on with the job it claimed
-        when it recorded the last one, while there is one); on stop, let the running jobs finish."""
+        """Claim a job whenever a lane is free and run it there; on stop, let the running jobs finish."""
         poll = self.settings.worker_poll_seconds
         keeper = LeaseKeeper(self.engine, self.settings.job_lease_seconds)
         free = threading.Semaphore(lanes)
@@ -220,19 +203,11 @@ class Worker:
         swept = 0.0
         idle = True  # the last claim found nothing: look before taking the write lock
 
-        def lane(job: Job | None) -> None:
+        def lane(job: Job) -> None:
             try:
-                while job is not None:
-                    following = None
-                    try:
-                        following = self._process(job, chain=not stop.is_set())
-                    finally:
-                        keeper.remove(job)
-                    if following is not None:  # claimed where this job's outcome was recorded
-                        keeper.add(following)
-                        worker_gauges.job_started()
-                    job = following
+                self._process(job)
             finally:
+                keeper.remove(job)
                 free.release()
 
         try:
@@ -266,7 +241,7 @@ class Worker:
             pool.shutdown(wait=True)
             keeper.close()
 
-    def _draft(self, job: Job, following: list[Job] | None = None) -> None:
+    def _draft(self, job: Job) -> None:
         with read_session(self.engine) as session:
             message = session.get(Message, job.message_id)
             history = author_history(session, message) if message is not None else []
@@ -281,18 +256,16 @@ class Worker:
         target = self.targets.hours(message.workspace, message.platform)
         recorded: list[float | None] = []
         with session_scope(self.engine) as session:
-            now = utcnow()
-            if finish_job(session, job, now=now):
+            if finish_job(session, job):
                 fresh = session.get(Message, message.id)
                 assert fresh is not None
                 draft = record_review(session, fresh, request, thread, target_hours=target,
                                       graph_seconds=graph_seconds)
                 recorded.append(draft.draft_seconds)
-            self._claim_next(session, following, now)
         for seconds in recorded:  # committed
             worker_gauges.draft_recorded(seconds)
 
-    def _resume(self, job: Job, following: list[Job] | None = None) -> None:
+    def _resume(self, job: Job) -> None:
         with read_session(self.engine) as session:
             draft = session.get(Draft, job.draft_id)
         if draft is None:
@@ -302,9 +275,7 @@ class Worker:
         request = self.runner.resume(draft.graph_thread, decision)
         graph_seconds = time.perf_counter() - started
         with session_scope(self.engine) as session:
-            now = utcnow()
-            self._claim_next(session, following, now)
-            if not finish_job(session, job, now=now):
+            if not finish_job(session, job):
                 return
             if request is not None and decision.action == "regenerate":
                 message = session.get(Message, draft.message_id)
