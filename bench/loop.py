@@ -8,7 +8,8 @@ Scenarios (each in its own data directory, same run):
   * narrow — the same endpoint allowing only 8, still 32 lanes: the limiter absorbs the 429s; ideal = N / 8.
 Baseline (same run): the LLM's own time per call, measured by calling the loopback server directly.
 The loopback LLM and the clients posting the messages are the outside world: each runs in a process of its
-own (spawned), so that their Python work does not share the measured process's interpreter lock. The
+own (spawned), so that their Python work does not share the measured process's interpreter lock; they do
+share the machine's cores, and their CPU time while drafting is printed beside the measured process's. The
 measured process hosts what `replydesk serve` does: the API, the worker lanes and the relay.
 ``BENCH_POLL`` sets the worker's and relay's poll interval (default 0.02 s, the testkit's; the product's
 default is 0.2 s). Printed per scenario: actual/ideal drafting time, per-message overhead beyond the LLM
@@ -74,6 +75,7 @@ class Outcome:
     rss_mb: float
     post_latency: list[float]
     posting: float
+    outside_cpu: tuple[float, float]  # CPU seconds of the posting clients and of the loopback LLM, same cores
     delivered: int | None = None
 
 
@@ -109,6 +111,8 @@ def _serve_stub(conn: Connection) -> None:
                 conn.send(stub.max_in_flight)
             elif command == "calls":
                 conn.send(stub.calls)
+            elif command == "cpu":
+                conn.send(time.process_time())
             else:
                 return
 
@@ -137,6 +141,12 @@ class RemoteStub:
         self._conn.send(("calls", None))
         return int(self._conn.recv())
 
+    @property
+    def cpu_seconds(self) -> float:
+        """CPU time the loopback server's process has used so far (all its threads)."""
+        self._conn.send(("cpu", None))
+        return float(self._conn.recv())
+
     def __enter__(self) -> RemoteStub:
         return self
 
@@ -163,9 +173,11 @@ def _poster_ready() -> None:
     child does not import a package's ``__main__``, so it imports this module on the first call it gets.)"""
 
 
-def _post_all(base_url: str, key: str, count: int, prefix: str, first: int) -> tuple[list[int], list[float], float]:
+def _post_all(base_url: str, key: str, count: int, prefix: str,
+              first: int) -> tuple[list[int], list[float], float, float]:
     """Post ``count`` messages from 16 client threads (run in a process of its own): their statuses, each
-    POST's latency and how long posting them all took (seconds)."""
+    POST's latency, how long posting them all took and the CPU time the posting took (seconds)."""
+    cpu_started = time.process_time()
     with httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {key}"}, timeout=30) as client:
         def post(i: int) -> tuple[int, float]:
             body = {"external_id": f"{prefix}-{i}", "platform": "x", "text": traffic.text(first + i),
@@ -177,7 +189,8 @@ def _post_all(base_url: str, key: str, count: int, prefix: str, first: int) -> t
         started = time.perf_counter()
         with ThreadPoolExecutor(max_workers=16) as pool:
             answers = list(pool.map(post, range(count)))
-        return [s for s, _t in answers], [t for _s, t in answers], time.perf_counter() - started
+        return ([s for s, _t in answers], [t for _s, t in answers], time.perf_counter() - started,
+                time.process_time() - cpu_started)
 
 
 def _scenario(name: str, stub: RemoteStub, posters: ProcessPoolExecutor, llm_seconds: float, messages: int,
@@ -200,8 +213,8 @@ def _scenario(name: str, stub: RemoteStub, posters: ProcessPoolExecutor, llm_sec
             # The viral post reaches a server that is up: its models are loaded (GET /readyz), as a load
             # balancer or deploy script would wait for. Loading them costs ~2 s of CPU, not per-draft work.
             wait_for(lambda: client.get("/readyz").status_code == 200, timeout=120, interval=0.1)
-            started, cpu_started = datetime.now(UTC), time.process_time()
-            posted, post_latency, posting = posters.submit(
+            started, cpu_started, stub_cpu = datetime.now(UTC), time.process_time(), stub.cpu_seconds
+            posted, post_latency, posting, posting_cpu = posters.submit(
                 _post_all, server.base_url, server.keys["cm"], messages, name, first).result()
             statuses += posted
             posted_at = datetime.now(UTC)
@@ -219,6 +232,7 @@ def _scenario(name: str, stub: RemoteStub, posters: ProcessPoolExecutor, llm_sec
                 last = session.exec(select(func.max(Draft.created_at))).one()
             drafting = (_aware(last) - started).total_seconds()
             cpu = time.process_time() - cpu_started
+            stub_cpu = stub.cpu_seconds - stub_cpu
             calls = stub.calls
             if approve:
                 with read_session(server.engine) as session:
@@ -262,7 +276,8 @@ def _scenario(name: str, stub: RemoteStub, posters: ProcessPoolExecutor, llm_sec
         lost=message_count - len(set(drafted_ids)), duplicated=len(drafted_ids) - len(set(drafted_ids)),
         failed=failed, offline=sum(1 for _m, c in drafts if c != "llm"),
         rate_limited=state.rate_limited if state else 0, peak_in_flight=stub.max_in_flight,
-        cpu_seconds=cpu, llm_calls=calls, peak_rss_mb=peak, rss_mb=rss, post_latency=post_latency, posting=posting,
+        cpu_seconds=cpu, outside_cpu=(posting_cpu, stub_cpu), llm_calls=calls, peak_rss_mb=peak, rss_mb=rss,
+        post_latency=post_latency, posting=posting,
         delivered=delivered,
     )
 
@@ -282,6 +297,9 @@ def _report(outcome: Outcome, llm_seconds: float) -> None:
           f"{statistics.median(o.post_latency) * 1000:.1f} ms, p95 {_percentile(o.post_latency, 0.95) * 1000:.1f} ms")
     print(f"[{o.name}] CPU of the measured process while drafting: {o.cpu_seconds:.1f} s, "
           f"{o.cpu_seconds / o.messages * 1000:.1f} ms per message (intake, graph, records; all threads)")
+    cores = os.cpu_count() or 1
+    print(f"[{o.name}] CPU of the outside world on the same {cores} cores: posting clients {o.outside_cpu[0]:.1f} s, "
+          f"loopback LLM {o.outside_cpu[1]:.1f} s (of {cores * o.drafting:.1f} core-seconds while drafting)")
     print(f"[{o.name}] 5xx {o.errors_5xx}, lost {o.lost}, duplicated {o.duplicated}, failed {o.failed}, "
           f"offline-composer drafts {o.offline}, 429s seen by the limiter {o.rate_limited}, "
           f"peak in flight at the endpoint {o.peak_in_flight}, LLM requests per message "
