@@ -225,8 +225,8 @@ def _scenario(name: str, stub: RemoteStub, posters: ProcessPoolExecutor, llm_sec
                     return int(session.exec(select(func.count()).select_from(Draft)).one()) >= messages
 
             # Looked at four times a second; the drafting time ends when the last draft was recorded (its row
-            # says when). Polled every 50 ms, the bench's own count queries took ~2-5% of the measured
-            # process's interpreter time, and the end was only known to the nearest poll anyway.
+            # says when). Polled every 50 ms, the bench's own count queries were ~5% of the measured process's
+            # interpreter samples in a py-spy profile, and the end was only known to the nearest poll anyway.
             wait_for(drafted, timeout=messages * (LLM_LATENCY + 5), interval=0.25)
             with read_session(server.engine) as session:
                 last = session.exec(select(func.max(Draft.created_at))).one()
