@@ -41,6 +41,7 @@ from agent.limits import limiter_states
 from bench import traffic
 from desk.db import read_session
 from desk.models import Delivery, Draft, Job, Message
+from insights.period import as_utc  # SQLite hands timestamps back without their zone
 from knowledge.ingest import ingest_paths
 from knowledge.store import KnowledgeStore
 from testkit.live import SAMPLES, LiveServer, make_settings, wait_for
@@ -77,11 +78,6 @@ class Outcome:
     posting: float
     outside_cpu: tuple[float, float]  # CPU seconds of the posting clients and of the loopback LLM, same cores
     delivered: int | None = None
-
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite hands timestamps back without their zone; they were written in UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -213,7 +209,7 @@ def _scenario(name: str, stub: RemoteStub, posters: ProcessPoolExecutor, llm_sec
             # The viral post reaches a server that is up: its models are loaded (GET /readyz), as a load
             # balancer or deploy script would wait for. Loading them costs ~2 s of CPU, not per-draft work.
             wait_for(lambda: client.get("/readyz").status_code == 200, timeout=120, interval=0.1)
-            started, cpu_started, stub_cpu = datetime.now(UTC), time.process_time(), stub.cpu_seconds
+            started, cpu_started, stub_cpu_started = datetime.now(UTC), time.process_time(), stub.cpu_seconds
             posted, post_latency, posting, posting_cpu = posters.submit(
                 _post_all, server.base_url, server.keys["cm"], messages, name, first).result()
             statuses += posted
@@ -230,9 +226,9 @@ def _scenario(name: str, stub: RemoteStub, posters: ProcessPoolExecutor, llm_sec
             wait_for(drafted, timeout=messages * (LLM_LATENCY + 5), interval=0.25)
             with read_session(server.engine) as session:
                 last = session.exec(select(func.max(Draft.created_at))).one()
-            drafting = (_aware(last) - started).total_seconds()
+            drafting = (as_utc(last) - started).total_seconds()
             cpu = time.process_time() - cpu_started
-            stub_cpu = stub.cpu_seconds - stub_cpu
+            stub_cpu = stub.cpu_seconds - stub_cpu_started
             calls = stub.calls
             if approve:
                 with read_session(server.engine) as session:
@@ -264,7 +260,7 @@ def _scenario(name: str, stub: RemoteStub, posters: ProcessPoolExecutor, llm_sec
         assert job.started_at is not None
         per_message[job.message_id or 0] = per_message.get(job.message_id or 0, 0.0) + (
             job.updated_at - job.started_at).total_seconds()
-        if _aware(job.started_at) >= posted_at:
+        if as_utc(job.started_at) >= posted_at:
             after_intake.add(job.message_id or 0)
     drafted_ids = [m for m, _c in drafts]
     allowed = endpoint_limit or lanes
